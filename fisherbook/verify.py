@@ -1,0 +1,179 @@
+"""Check the three Fisher identities for a family, symbolically where sympy can, else numerically.
+
+1. E[s] = 0;  2. E[s s^T] = -E[grad^2 log p];  3. grad^2_{theta'} KL(p_theta || p_theta') at
+theta' = theta equals F(theta). Each row says: proved symbolically, checked numerically, or failed.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from . import symbolic
+from .errors import DerivationError
+from .family import Family, _fisher_by_integration
+
+PROVED = "proved symbolically"
+CHECKED = "checked numerically"
+FAILED = "failed"
+
+#: Tolerance of the numeric checks, relative to max(1, size of the compared quantity).
+NUMERIC_RTOL = 1e-6
+#: Finite differences of a quadrature KL are less accurate: O(h^2) plus quadrature noise / h^2.
+FINITE_DIFFERENCE_RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Row:
+    """One identity: its status and what was measured."""
+
+    identity: str
+    status: str
+    detail: str
+
+
+@dataclass
+class VerificationReport:
+    """The three identities for one family; ``ok`` is true when none failed."""
+
+    family: str
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.status != FAILED for row in self.rows)
+
+    def __str__(self) -> str:
+        width = max(len(r.identity) for r in self.rows)
+        status_width = max(len(r.status) for r in self.rows)
+        lines = [f"verification of {self.family}: {'ok' if self.ok else 'FAILED'}"]
+        for r in self.rows:
+            lines.append(f"  {r.identity:<{width}}  {r.status:<{status_width}}  {r.detail}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td>{html.escape(r.identity)}</td><td>{html.escape(r.status)}</td>"
+                        f"<td>{html.escape(r.detail)}</td></tr>" for r in self.rows)
+        return (f"<p>Verification of <b>{html.escape(self.family)}</b>: "
+                f"{'ok' if self.ok else 'FAILED'}</p><table><thead><tr><th>identity</th>"
+                f"<th>status</th><th>detail</th></tr></thead><tbody>{cells}</tbody></table>")
+
+
+def _score_mean_symbolic(family: Family) -> sp.Matrix:
+    log_density = family._work(family.log_density)
+    density = sp.exp(log_density)
+    bounds = [tuple(b) for b in family.bounds]
+    means = [symbolic.expectation(sp.simplify(sp.diff(log_density, p) * density), family._wxs,
+                                  bounds, family.discrete, allow_conditions=False)
+             for p in family._wparams]
+    return sp.Matrix(means).applyfunc(sp.simplify)
+
+
+def _negative_hessian_symbolic(family: Family) -> sp.Matrix:
+    log_density = family._work(family.log_density)
+    density = sp.exp(log_density)
+    bounds = [tuple(b) for b in family.bounds]
+    hessian = sp.hessian(log_density, family._wparams)
+    k = hessian.shape[0]
+    out = sp.zeros(k, k)
+    for i in range(k):
+        for j in range(i, k):
+            out[i, j] = out[j, i] = symbolic.expectation(
+                sp.simplify(-hessian[i, j] * density), family._wxs, bounds, family.discrete,
+                allow_conditions=False)
+    return family._unwork(out.applyfunc(sp.simplify))
+
+
+def _row_score_mean(family: Family, seconds: float) -> Row:
+    name = "E[s] = 0"
+    note = ""
+    try:
+        means = symbolic.run_with_time_limit(_score_mean_symbolic, family, seconds=seconds)
+        if all(m == 0 for m in means):
+            return Row(name, PROVED, "sympy integrates s p over the support to 0")
+        note = "sympy's integral did not simplify to 0; "
+    except DerivationError as error:
+        note = f"sympy: {error}; "
+    worst = 0.0
+    for point in family.test_points:
+        worst = max(worst, float(np.max(np.abs(family.score_mean_by_quadrature(point)))))
+    scale = max(1.0, *(float(np.max(np.abs(family.fisher_by_quadrature(p))))
+                       for p in family.test_points)) ** 0.5
+    tolerance = NUMERIC_RTOL * scale
+    status = CHECKED if worst <= tolerance else FAILED
+    return Row(name, status, f"{note}quadrature at {len(family.test_points)} points: "
+                             f"max |E[s]| = {worst:.2e} (tolerance {tolerance:.1e})")
+
+
+def _row_information_equality(family: Family, seconds: float) -> Row:
+    name = "E[s s^T] = -E[Hess log p]"
+    note = ""
+    try:
+        outer = symbolic.run_with_time_limit(_fisher_by_integration, family, seconds=seconds)
+        negative_hessian = symbolic.run_with_time_limit(_negative_hessian_symbolic, family,
+                                                        seconds=seconds)
+        if (outer - negative_hessian).applyfunc(sp.simplify) == sp.zeros(*outer.shape):
+            return Row(name, PROVED, "both expectations integrated in closed form and equal")
+        note = "sympy's two integrals did not simplify to the same matrix; "
+    except DerivationError as error:
+        note = f"sympy: {error}; "
+    worst, tolerance = 0.0, 0.0
+    for point in family.test_points:
+        outer_num = family.fisher_by_quadrature(point, form="score")
+        hessian_num = family.fisher_by_quadrature(point, form="hessian")
+        worst = max(worst, float(np.max(np.abs(outer_num - hessian_num))))
+        tolerance = max(tolerance, NUMERIC_RTOL * max(1.0, float(np.max(np.abs(outer_num)))))
+    status = CHECKED if worst <= tolerance else FAILED
+    return Row(name, status, f"{note}quadrature at {len(family.test_points)} points: max "
+                             f"difference {worst:.2e} (tolerance {tolerance:.1e})")
+
+
+def _row_kl_curvature(family: Family) -> Row:
+    name = "Hess_theta' KL(theta||theta') at theta'=theta = F"
+    note = ""
+    try:
+        primed = family._primed
+        kl = family.kl(primed)
+        hessian = sp.hessian(kl, list(primed)).xreplace(dict(zip(primed, family.params,
+                                                                 strict=True)))
+        difference = (hessian - family.fisher()).applyfunc(sp.simplify)
+        if difference == sp.zeros(*difference.shape):
+            return Row(name, PROVED, "differentiated the closed-form KL twice; equals F")
+        note = "the difference did not simplify to 0; "
+    except DerivationError as error:
+        note = f"no closed-form KL or Fisher ({error}); "
+    worst, tolerance = 0.0, 0.0
+    k = len(family.params)
+    for point in family.test_points:
+        steps = 1e-3 * np.maximum(1.0, np.abs(point))
+        curvature = np.empty((k, k))
+        for i in range(k):
+            for j in range(k):
+                total = 0.0
+                for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                    shifted = np.array(point, dtype=float)
+                    shifted[i] += si * steps[i]
+                    shifted[j] += sj * steps[j]
+                    total += sign * family.kl_by_quadrature(point, tuple(shifted))
+                curvature[i, j] = total / (4 * steps[i] * steps[j])
+        fisher = family.fisher_by_quadrature(point)
+        worst = max(worst, float(np.max(np.abs(curvature - fisher))))
+        tolerance = max(tolerance, FINITE_DIFFERENCE_RTOL * max(1.0, float(np.max(np.abs(fisher)))))
+    status = CHECKED if worst <= tolerance else FAILED
+    return Row(name, status, f"{note}finite differences of quadrature KL: max difference "
+                             f"{worst:.2e} (tolerance {tolerance:.1e})")
+
+
+def verify(family: Family, *, symbolic_seconds: float = 10.0) -> VerificationReport:
+    """Check E[s] = 0, E[s s^T] = -E[Hess], Hess KL = F for ``family`` and report how each held.
+
+    Symbolic attempts run under ``symbolic_seconds`` each; numeric checks use quadrature at the
+    family's test points."""
+    report = VerificationReport(family.name)
+    report.rows.append(_row_score_mean(family, symbolic_seconds))
+    report.rows.append(_row_information_equality(family, symbolic_seconds))
+    report.rows.append(_row_kl_curvature(family))
+    return report
