@@ -30,6 +30,9 @@ CROSS_CHECK_RTOL = 1e-6
 #: Relative tolerance of the normalisation check at construction.
 NORMALISATION_RTOL = 1e-6
 
+#: Modules for lambdify: scipy.special first (binomial, factorial, loggamma, polygamma, bessel).
+MODULES = ["scipy", "numpy"]
+
 # Derivations shared by every Family with the same definition (the second call is instant).
 _DERIVATION_CACHE: dict[tuple, Any] = {}
 
@@ -329,14 +332,14 @@ class Family:
                               f"({'; '.join(failures)})")
 
     def _check_fisher(self, fisher: sp.Matrix) -> None:
-        function = sp.lambdify(self.params, fisher, "numpy")
+        function = sp.lambdify(self.params, fisher, MODULES)
         for point in self.test_points:
             closed = np.asarray(function(*point), dtype=float)
             numeric = self.fisher_by_quadrature(point)
             _assert_close(closed, numeric, f"Fisher at {self._describe(point)}")
 
     def _check_kl(self, kl: sp.Expr) -> None:
-        function = sp.lambdify([*self.params, *self._primed], kl, "numpy")
+        function = sp.lambdify([*self.params, *self._primed], kl, MODULES)
         first, second = self.test_points[0], self.test_points[-1]
         for a, b in ((first, second), (second, first), (first, first)):
             closed = float(function(*a, *b))
@@ -358,15 +361,15 @@ class Family:
     # ------------------------------------------------------------------- numpy: numbers
     @cached_property
     def _log_density_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], self.log_density, "numpy")
+        return sp.lambdify([*self.xs, *self.params], self.log_density, MODULES)
 
     @cached_property
     def _score_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], list(self.score()), "numpy")
+        return sp.lambdify([*self.xs, *self.params], list(self.score()), MODULES)
 
     @cached_property
     def _hessian_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], self.hessian(), "numpy")
+        return sp.lambdify([*self.xs, *self.params], self.hessian(), MODULES)
 
     def _columns(self, xs: Any) -> list[np.ndarray]:
         array = np.asarray(xs, dtype=float)
@@ -400,19 +403,19 @@ class Family:
         matrix = self.hessian()
         for i in range(k):
             for j in range(k):
-                entry = sp.lambdify([*self.xs, *self.params], matrix[i, j], "numpy")
+                entry = sp.lambdify([*self.xs, *self.params], matrix[i, j], MODULES)
                 out[..., i, j] = np.broadcast_to(np.asarray(entry(*columns, *point), dtype=float),
                                                  columns[0].shape)
         return out
 
     def fisher_numeric(self, theta: Theta) -> np.ndarray:
         """The closed-form Fisher information evaluated at theta: a (k, k) array."""
-        function = sp.lambdify(self.params, self.fisher(), "numpy")
+        function = sp.lambdify(self.params, self.fisher(), MODULES)
         return np.asarray(function(*self.theta_tuple(theta)), dtype=float)
 
     def kl_numeric(self, theta: Theta, theta_other: Theta) -> float:
         """The closed-form KL(p_theta || p_theta_other) evaluated."""
-        function = sp.lambdify([*self.params, *self._primed], self._kl_generic(), "numpy")
+        function = sp.lambdify([*self.params, *self._primed], self._kl_generic(), MODULES)
         return float(function(*self.theta_tuple(theta), *self.theta_tuple(theta_other)))
 
     # --------------------------------------------------------- quadrature: independent numbers
@@ -443,7 +446,7 @@ class Family:
     def expect(self, expr: sp.Expr, theta: Theta) -> float:
         """E_theta[expr] by quadrature (or summation), expr a sympy expression in x and theta."""
         point = self.theta_tuple(theta)
-        function = sp.lambdify([*self.xs, *self.params], sp.sympify(expr), "numpy")
+        function = sp.lambdify([*self.xs, *self.params], sp.sympify(expr), MODULES)
         return self._expect_fn(lambda *c: function(*c, *point), point)
 
     def check_normalised(self, theta: Theta) -> None:
@@ -481,7 +484,7 @@ class Family:
                         s = self._score_fn(*c, *point)
                         return s[i] * s[j]
                 elif form == "hessian":
-                    h_ij = sp.lambdify([*self.xs, *self.params], -hessian[i, j], "numpy")
+                    h_ij = sp.lambdify([*self.xs, *self.params], -hessian[i, j], MODULES)
 
                     def entry(*c: Any, h_ij: Callable = h_ij) -> Any:
                         return h_ij(*c, *point) + 0.0 * c[0]
