@@ -1,0 +1,8 @@
+"""Run the fisherbook command line: ``python -m fisherbook derive ...``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
