@@ -97,9 +97,9 @@ class Family:
         self.name = name or f"family({self.log_density})"
         self.time_limit = time_limit
         self._sampler = sampler
-        self._check_symbols()
         self.support = support
         self.bounds = self._check_support(support)
+        self._check_symbols()
         self.domains = self._check_domains(param_domains)
         if test_points is None:
             pairs = [_test_values(self.domains[p], i) for i, p in enumerate(self.params)]
@@ -230,11 +230,11 @@ class Family:
     # ------------------------------------------------------------------ sympy: closed forms
     def score(self) -> sp.Matrix:
         """The score s(theta) = grad_theta log p(x | theta), a k x 1 column."""
-        return sp.Matrix([sp.diff(self.log_density, p) for p in self.params])
+        return sp.Matrix([sp.simplify(sp.diff(self.log_density, p)) for p in self.params])
 
     def hessian(self) -> sp.Matrix:
         """The k x k matrix of second derivatives of log p(x | theta) in theta."""
-        return sp.hessian(self.log_density, list(self.params))
+        return sp.hessian(self.log_density, list(self.params)).applyfunc(sp.simplify)
 
     @cached_property
     def _key(self) -> tuple:
