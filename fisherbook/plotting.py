@@ -5,6 +5,8 @@ Every chapter calls :func:`use_style` once; figures then share fonts, sizes and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
@@ -94,3 +96,83 @@ def draw_path(ax: Axes, path, *, label: str, color: str, marker: str = "o",
     ax.plot(*path[0], marker="o", markersize=8, markerfacecolor="white", color=color)
     ax.plot(*path[-1], marker="*", markersize=12, color=color)
     return line
+
+
+# ------------------------------------------------------------ chapter 2: Fisher information
+def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray,
+                               theta_true: float, *, slopes: np.ndarray | None = None,
+                               color: str = PALETTE["blue"], tangent_halfwidth: float = 0.4
+                               ) -> Axes:
+    """Curves theta -> log p(x_i | theta) (one per row of ``curves``), theta_true marked.
+
+    With ``slopes`` (the scores d/dtheta log p(x_i | theta) at theta_true), a short tangent
+    of that slope is drawn through each curve at theta_true."""
+    theta_grid = np.asarray(theta_grid, dtype=float)
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    if curves.shape[1] != theta_grid.size:
+        raise ValueError(f"curves must have one column per grid point ({theta_grid.size}), "
+                         f"got shape {curves.shape}")
+    for curve in curves:
+        ax.plot(theta_grid, curve, color=color, alpha=0.45, linewidth=1.2)
+    ax.axvline(theta_true, color=PALETTE["black"], linestyle="--", linewidth=1.0,
+               label=r"$\theta_{\mathrm{true}}$")
+    if slopes is not None:
+        slopes = np.asarray(slopes, dtype=float)
+        if slopes.shape != (curves.shape[0],):
+            raise ValueError(f"give one slope per curve ({curves.shape[0]}), got {slopes.shape}")
+        offsets = np.array([-tangent_halfwidth, tangent_halfwidth])
+        for curve, slope in zip(curves, slopes, strict=True):
+            height = np.interp(theta_true, theta_grid, curve)
+            ax.plot(theta_true + offsets, height + slope * offsets, color=PALETTE["red"],
+                    linewidth=1.6)
+        ax.plot([], [], color=PALETTE["red"], label=r"slope $s(\theta_{\mathrm{true}})$")
+    ax.set_xlabel(r"$\theta$")
+    ax.set_ylabel(r"$\log p(x_i \mid \theta)$")
+    return ax
+
+
+def plot_score_histogram(ax: Axes, scores: np.ndarray,
+                         density: Callable[[np.ndarray], np.ndarray] | None = None, *,
+                         bins: int = 50, color: str = PALETTE["blue"],
+                         label: str = "simulated scores", density_label: str = "closed form",
+                         span: tuple[float, float] | None = None) -> Axes:
+    """Histogram (as a density) of simulated scores, over a closed-form density if given."""
+    scores = np.asarray(scores, dtype=float).ravel()
+    if scores.size < 2 or not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be at least 2 finite numbers")
+    low, high = span if span is not None else np.quantile(scores, [0.0005, 0.9995])
+    ax.hist(scores, bins=np.linspace(low, high, bins + 1), density=True, color=color,
+            alpha=0.45, label=label)
+    if density is not None:
+        grid = np.linspace(low, high, 400)
+        ax.plot(grid, density(grid), color=PALETTE["black"], linewidth=1.8, label=density_label)
+    ax.axvline(0.0, color=PALETTE["black"], linestyle=":", linewidth=1.0)
+    ax.set_xlabel(r"score $s(\theta_{\mathrm{true}})$")
+    ax.set_ylabel("density")
+    return ax
+
+
+def plot_scaled_variance(ax: Axes, sizes: Sequence[int], values: np.ndarray,
+                         stderrs: np.ndarray, bound: float, *, label: str,
+                         color: str = PALETTE["blue"], exact: Callable | None = None,
+                         bound_label: str = r"$F^{-1}$ (Cramér–Rao)") -> Axes:
+    """n Var(estimator) against n (log axis), error bars of 2 standard errors, and F^-1 as a line.
+
+    ``exact``, if given, is the exact finite-n curve n -> n Var, drawn dashed."""
+    sizes = np.asarray(sizes, dtype=float)
+    values = np.asarray(values, dtype=float)
+    stderrs = np.asarray(stderrs, dtype=float)
+    if not sizes.shape == values.shape == stderrs.shape:
+        raise ValueError(f"sizes, values and stderrs must have one entry each per n, got "
+                         f"{sizes.shape}, {values.shape}, {stderrs.shape}")
+    ax.errorbar(sizes, values, yerr=2 * stderrs, fmt="o", color=color, capsize=3,
+                label=label)
+    if exact is not None:
+        grid = np.geomspace(sizes.min(), sizes.max(), 200)
+        ax.plot(grid, exact(grid), color=color, linestyle="--", linewidth=1.2,
+                label="exact at finite $n$")
+    ax.axhline(bound, color=PALETTE["black"], linewidth=1.2, label=bound_label)
+    ax.set_xscale("log")
+    ax.set_xlabel("sample size $n$")
+    ax.set_ylabel(r"$n \cdot \mathrm{Var}(\hat\theta_n)$")
+    return ax

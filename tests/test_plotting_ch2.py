@@ -1,0 +1,75 @@
+"""Tests of the chapter-2 plotting helpers in fisherbook.plotting."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fisherbook.plotting import (  # noqa: E402
+    new_figure,
+    plot_log_likelihood_curves,
+    plot_scaled_variance,
+    plot_score_histogram,
+)
+
+
+def test_log_likelihood_curves_with_tangents() -> None:
+    fig, ax = new_figure()
+    grid = np.linspace(-2, 2, 50)
+    xs = np.array([-0.5, 0.3, 1.0])
+    curves = -(xs[:, None] - grid[None, :]) ** 2 / 2
+    plot_log_likelihood_curves(ax, grid, curves, 0.0, slopes=xs)
+    # 3 curves + 3 tangents + 1 legend proxy (the vertical theta_true line is a Line2D too)
+    assert len(ax.lines) == 3 + 1 + 3 + 1
+    tangent = ax.lines[4].get_xydata()
+    slope = (tangent[1, 1] - tangent[0, 1]) / (tangent[1, 0] - tangent[0, 0])
+    assert slope == pytest.approx(xs[0])
+    assert ax.get_xlabel() == r"$\theta$"
+    plt.close(fig)
+
+
+def test_log_likelihood_curves_check_shapes() -> None:
+    fig, ax = new_figure()
+    with pytest.raises(ValueError, match="column"):
+        plot_log_likelihood_curves(ax, np.linspace(0, 1, 5), np.zeros((2, 4)), 0.5)
+    with pytest.raises(ValueError, match="slope"):
+        plot_log_likelihood_curves(ax, np.linspace(0, 1, 5), np.zeros((2, 5)), 0.5,
+                                   slopes=np.zeros(3))
+    plt.close(fig)
+
+
+def test_score_histogram_is_a_density_with_overlay() -> None:
+    fig, ax = new_figure()
+    scores = np.random.default_rng(0).normal(size=5000)
+    plot_score_histogram(ax, scores, lambda t: np.exp(-t**2 / 2) / np.sqrt(2 * np.pi), bins=30)
+    heights = np.array([patch.get_height() for patch in ax.patches])
+    widths = np.array([patch.get_width() for patch in ax.patches])
+    assert len(heights) == 30
+    assert np.sum(heights * widths) == pytest.approx(1.0)
+    assert any(line.get_label() == "closed form" for line in ax.lines)
+    plt.close(fig)
+
+
+def test_score_histogram_rejects_nan() -> None:
+    fig, ax = new_figure()
+    with pytest.raises(ValueError, match="finite"):
+        plot_score_histogram(ax, np.array([0.0, np.nan]))
+    plt.close(fig)
+
+
+def test_scaled_variance_plot() -> None:
+    fig, ax = new_figure()
+    sizes = [10, 100, 1000]
+    plot_scaled_variance(ax, sizes, np.array([1.5, 1.05, 1.0]), np.array([0.1, 0.05, 0.02]),
+                         1.0, label="MLE", exact=lambda n: n / (n - 2))
+    assert ax.get_xscale() == "log"
+    labels = ax.get_legend_handles_labels()[1]
+    assert "MLE" in labels and "exact at finite $n$" in labels
+    with pytest.raises(ValueError, match="one entry"):
+        plot_scaled_variance(ax, sizes, np.ones(2), np.ones(3), 1.0, label="x")
+    plt.close(fig)
