@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fisherbook", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     derive = commands.add_parser("derive", help="derive score, Fisher, KL and verify a density")
-    derive.add_argument("log_density", help='log p(x | theta), e.g. "-(x-mu)**2/2 - log(2*pi)/2"')
+    derive.add_argument("log_density", help="log p(x | theta), e.g. \"log(lam) - lam*x\"; put -- before an "
+                        "expression that starts with a minus sign")
     derive.add_argument("--x", default="x", help="name of the variable (default x)")
     derive.add_argument("--params", required=True, help="comma-separated parameter names")
     derive.add_argument("--support", default="-oo,oo", help="lower,upper (default -oo,oo)")

@@ -33,7 +33,8 @@ def test_numbers_agree_with_closed_forms():
     fam = families.normal()
     theta_values = {"mu": 0.5, "sigma": 2.0}
     np.testing.assert_allclose(fam.fisher_numeric(theta_values), np.diag([0.25, 0.5]))
-    np.testing.assert_allclose(fam.fisher_by_quadrature(theta_values), np.diag([0.25, 0.5]), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(fam.fisher_by_quadrature(theta_values), np.diag([0.25, 0.5]),
+                               rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(fam.fisher_by_quadrature(theta_values, form="hessian"),
                                np.diag([0.25, 0.5]), rtol=1e-8, atol=1e-12)
     assert fam.kl_numeric(theta_values, theta_values) == pytest.approx(0.0, abs=1e-12)
