@@ -176,3 +176,86 @@ def plot_scaled_variance(ax: Axes, sizes: Sequence[int], values: np.ndarray,
     ax.set_xlabel("sample size $n$")
     ax.set_ylabel(r"$n \cdot \mathrm{Var}(\hat\theta_n)$")
     return ax
+
+
+# ------------------------------------------------------ chapter 3: KL divergence and curvature
+def plot_overlap(ax: Axes, xs: np.ndarray, density: np.ndarray, shifted: np.ndarray, *,
+                 labels: tuple[str, str] = (r"$p(x \mid \theta)$", r"$p(x \mid \theta + \delta)$"),
+                 colors: tuple[str, str] = (PALETTE["blue"], PALETTE["orange"]),
+                 discrete: bool = False) -> float:
+    """Two densities on a grid with their overlap min(p, q) shaded; returns the overlap area.
+
+    For ``discrete`` (pmfs on the integers ``xs``) bars are drawn and the area is a sum."""
+    xs = np.asarray(xs, dtype=float)
+    density = np.asarray(density, dtype=float)
+    shifted = np.asarray(shifted, dtype=float)
+    if not xs.ndim == 1 or not xs.shape == density.shape == shifted.shape or xs.size < 2:
+        raise ValueError(f"xs, density and shifted must be 1-d of one length >= 2, got shapes "
+                         f"{xs.shape}, {density.shape}, {shifted.shape}")
+    if np.any(density < 0) or np.any(shifted < 0) or not np.all(np.isfinite(density + shifted)):
+        raise ValueError("densities must be finite and non-negative")
+    common = np.minimum(density, shifted)
+    if discrete:
+        ax.bar(xs, common, width=0.9, color="0.75", label="overlap")
+        ax.step(xs, density, where="mid", color=colors[0], label=labels[0])
+        ax.step(xs, shifted, where="mid", color=colors[1], label=labels[1])
+        area = float(common.sum())
+    else:
+        ax.fill_between(xs, common, color="0.75", label="overlap")
+        ax.plot(xs, density, color=colors[0], label=labels[0])
+        ax.plot(xs, shifted, color=colors[1], label=labels[1])
+        area = float(np.trapezoid(common, xs))
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("density")
+    return area
+
+
+def plot_kl_with_quadratic(ax: Axes, deltas: np.ndarray, kl_values: np.ndarray,
+                           quadratic: np.ndarray, *, color: str = PALETTE["blue"],
+                           label: str = r"$\mathrm{KL}(p_\theta \,\|\, p_{\theta+\delta})$",
+                           quadratic_label: str = r"$\frac{1}{2} F(\theta)\, \delta^2$") -> Axes:
+    """KL against the shift delta (solid), the quadratic 1/2 F delta^2 (dashed), minimum marked."""
+    deltas = np.asarray(deltas, dtype=float)
+    kl_values = np.asarray(kl_values, dtype=float)
+    quadratic = np.asarray(quadratic, dtype=float)
+    if not deltas.ndim == 1 or not deltas.shape == kl_values.shape == quadratic.shape:
+        raise ValueError(f"deltas, kl_values and quadratic must be 1-d of one length, got "
+                         f"{deltas.shape}, {kl_values.shape}, {quadratic.shape}")
+    ax.plot(deltas, kl_values, color=color, label=label)
+    ax.plot(deltas, quadratic, color=PALETTE["black"], linestyle="--", linewidth=1.4,
+            label=quadratic_label)
+    ax.plot([0.0], [0.0], marker="o", color=PALETTE["black"], markersize=5)
+    ax.set_xlabel(r"shift $\delta$")
+    ax.set_ylabel("KL divergence (nats)")
+    return ax
+
+
+def plot_loglog_with_slope(ax: Axes, deltas: np.ndarray, values: np.ndarray, *, slope: float,
+                           label: str, color: str = PALETTE["blue"],
+                           prediction: np.ndarray | None = None,
+                           prediction_label: str = "leading term") -> Axes:
+    """|values| against |delta| on log-log axes, with a faint reference line of the given slope
+    through the smallest-delta point, and optionally a predicted curve (dotted)."""
+    deltas = np.abs(np.asarray(deltas, dtype=float))
+    values = np.abs(np.asarray(values, dtype=float))
+    if not deltas.ndim == 1 or deltas.shape != values.shape or deltas.size < 2:
+        raise ValueError(f"deltas and values must be 1-d of one length >= 2, got "
+                         f"{deltas.shape}, {values.shape}")
+    if np.any(deltas <= 0) or np.any(values <= 0):
+        raise ValueError("log-log axes need non-zero deltas and values")
+    ax.plot(deltas, values, color=color, label=label)
+    first = np.argmin(deltas)
+    reference = values[first] * (deltas / deltas[first]) ** slope
+    ax.plot(deltas, reference, color="0.55", linewidth=4, alpha=0.35,
+            label=f"slope {slope:g}")
+    if prediction is not None:
+        prediction = np.abs(np.asarray(prediction, dtype=float))
+        if prediction.shape != deltas.shape:
+            raise ValueError(f"prediction must have the shape of deltas {deltas.shape}, got "
+                             f"{prediction.shape}")
+        ax.plot(deltas, prediction, color=PALETTE["black"], linestyle=":", linewidth=1.4,
+                label=prediction_label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$|\delta|$")
+    return ax
