@@ -109,3 +109,16 @@ def test_loglog_slope() -> None:
         loglog_slope(deltas, np.zeros_like(deltas))
     with pytest.raises(ValueError, match="equal length"):
         loglog_slope(deltas, deltas[:-1])
+
+
+def test_hessian_by_differences_is_fisher_far_from_any_data() -> None:
+    from fisherbook.divergence import kl_hessian_by_differences
+
+    normal = families.normal()
+    for theta in ({"mu": -3.0, "sigma": 0.2}, {"mu": 10.0, "sigma": 5.0}):
+        np.testing.assert_allclose(kl_hessian_by_differences(normal, theta),
+                                   normal.fisher_numeric(theta), rtol=1e-3, atol=1e-9)
+    poisson = families.poisson()
+    assert kl_hessian_by_differences(poisson, {"lam": 0.2})[0, 0] == pytest.approx(5.0, rel=1e-3)
+    with pytest.raises(DomainError, match="step"):
+        kl_hessian_by_differences(poisson, {"lam": 0.2}, step=0.0)
