@@ -1,4 +1,4 @@
-"""The KL divergence near its minimum: Taylor terms, values along a line, Monte Carlo estimates.
+"""The KL divergence near its minimum: Taylor terms, values along a line, third-order terms.
 
 Chapter 3 of the book checks that KL(p_theta || p_theta') has value 0, gradient 0 and Hessian
 F(theta) at theta' = theta, how far the quadratic 1/2 d^T F d holds, and how the two directions
@@ -15,7 +15,6 @@ import numpy as np
 import sympy as sp
 
 from .errors import DomainError
-from .estimators import MeanEstimate, mc_mean
 from .family import MODULES, Family, Theta
 
 #: The symbol of the step length in expansions along a direction.
@@ -137,16 +136,6 @@ def kl_quadratic(family: Family, theta: Theta, deltas: np.ndarray,
     start, deltas = _points_on_line(family, theta, vector, deltas)
     curvature = float(vector @ family.fisher_numeric(start) @ vector)
     return 0.5 * curvature * deltas**2
-
-
-def kl_monte_carlo(family: Family, theta: Theta, theta_other: Theta, n: int, *,
-                   rng: np.random.Generator) -> MeanEstimate:
-    """KL(p_theta || p_other) ~ mean of log p_theta(X) - log p_other(X) over n draws X ~ p_theta."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise DomainError(f"the number of Monte Carlo draws n must be an integer >= 2, got {n!r}")
-    draws = family.sample(theta, n, rng)
-    log_ratio = family.logpdf(draws, theta) - family.logpdf(draws, theta_other)
-    return mc_mean(log_ratio)
 
 
 def score_cubed_along(family: Family, theta: Theta,

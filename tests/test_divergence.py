@@ -1,4 +1,4 @@
-"""Tests of fisherbook.divergence: KL Taylor terms, KL along a line, Monte Carlo KL."""
+"""Tests of fisherbook.divergence: KL Taylor terms, KL along a line, third-order terms, finite differences."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from fisherbook import families
 from fisherbook.divergence import (
     expected_loss_hessian,
     kl_along_line,
-    kl_monte_carlo,
     kl_quadratic,
     kl_series,
     kl_taylor_terms,
@@ -83,15 +82,6 @@ def test_along_line_refuses_bad_input() -> None:
         kl_along_line(family, {"lam": 1.0}, np.array([np.nan]))
     with pytest.raises(DomainError, match="order"):
         kl_series(family, order=-1)
-
-
-def test_monte_carlo_kl_within_five_standard_errors() -> None:
-    family = families.poisson()
-    estimate = kl_monte_carlo(family, {"lam": 2.0}, {"lam": 3.0}, 50_000,
-                              rng=np.random.default_rng(3))
-    assert estimate.agrees_with(family.kl_numeric([2.0], [3.0]), sigmas=5)
-    with pytest.raises(DomainError, match="n must be"):
-        kl_monte_carlo(family, {"lam": 2.0}, {"lam": 3.0}, 1, rng=np.random.default_rng(0))
 
 
 def test_expected_loss_hessian_is_fisher_only_at_the_data_parameter() -> None:
