@@ -57,10 +57,11 @@ def skip_or_fail(reason: str) -> None:
 
 
 def site_pages() -> list[Path]:
-    """Every page of the built book: the HTML under book/ plus the root index."""
+    """Every page of the built book (the HTML under book/), and the search and index pages."""
     if not SITE_DIR.joinpath("index.html").is_file():
         return []
-    return sorted(SITE_DIR.joinpath("book").glob("*.html"))
+    extra = [SITE_DIR / name for name in ("search.html", "genindex.html")]
+    return sorted(SITE_DIR.joinpath("book").glob("*.html")) + [p for p in extra if p.is_file()]
 
 
 def page_id(path: Path) -> str:
@@ -313,8 +314,13 @@ async () => {
                         .map(el => el.textContent.trim().slice(0, 80));
   const mathErrors = [...root.querySelectorAll('mjx-merror, [data-mjx-error]')]
       .map(el => (el.getAttribute('data-mjx-error') || el.textContent).slice(0, 80));
-  const undefinedMacros = [...root.querySelectorAll('mjx-mtext[style*="color: red"]')]
-      .map(el => el.textContent.slice(0, 40));
+  // Undefined macros are typeset as red text; report the TeX source of the formulas holding them.
+  const items = (window.MathJax && MathJax.startup && MathJax.startup.document)
+      ? MathJax.startup.document.getMathItemsWithin(root) : [];
+  const undefinedMacros = items
+      .filter(item => item.typesetRoot &&
+              item.typesetRoot.querySelector('mjx-mtext[style*="color: red"]'))
+      .map(item => item.math.slice(0, 80));
   const images = [...root.querySelectorAll('img')];
   images.forEach(img => { img.loading = 'eager'; });
   await Promise.all(images.map(img => img.complete ? null :
@@ -322,7 +328,9 @@ async () => {
   const brokenImages = images.filter(img => !(img.naturalWidth > 0))
                              .map(img => img.getAttribute('src'));
   const clone = root.cloneNode(true);
-  clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight, textarea')
+  // Prose only: code, signatures (default values may hold matplotlib labels) and typeset math out.
+  clone.querySelectorAll('pre, code, kbd, samp, script, style, textarea, mjx-container, ' +
+                         '.highlight, .sig, span.pre')
        .forEach(el => el.remove());
   const text = clone.textContent;
   const fonts = [...document.fonts];
