@@ -6,6 +6,7 @@ KL divergence, checks each closed form against quadrature before returning it, a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -290,7 +291,9 @@ class Family:
         key = ("fisher", self._key)
         if key not in _DERIVATION_CACHE:
             strategies = [("exponential-family route", _fisher_by_form),
-                          ("direct integration of s s^T p", _fisher_by_integration)]
+                          ("direct integration of s s^T p", _fisher_by_integration),
+                          ("direct integration after a location shift x -> x + mu",
+                           functools.partial(_fisher_by_integration, shift=True))]
             _DERIVATION_CACHE[key] = self._first_checked(strategies, self._check_fisher, "Fisher")
         return _DERIVATION_CACHE[key]
 
@@ -419,8 +422,11 @@ class Family:
         return float(function(*self.theta_tuple(theta), *self.theta_tuple(theta_other)))
 
     # --------------------------------------------------------- quadrature: independent numbers
-    def _expect_fn(self, fn: Callable, point: tuple[float, ...]) -> float:
-        """E_theta[fn(x...)] by quadrature or summation; fn takes the coordinates of x."""
+    def _expect_fn(self, fn: Callable, point: tuple[float, ...],
+                   other: tuple[float, ...] | None = None) -> float:
+        """E_theta[fn(x...)] by quadrature or summation; fn takes the coordinates of x.
+
+        For a 1-D integral the range is split at the mode of p_theta (and of p_other if given)."""
         def density(*coords: Any) -> Any:
             with np.errstate(all="ignore"):
                 return np.exp(self._log_density_fn(*coords, *point))
@@ -439,8 +445,10 @@ class Family:
                                       "not supported")
             return quadrature.sum_discrete(weighted, density, bounds[0])
         if len(bounds) == 1:
+            extra = () if other is None else (quadrature._centre(
+                lambda t: self._log_density_fn(t, *other), *bounds[0]),)
             return quadrature.integrate_1d(
-                weighted, lambda t: self._log_density_fn(t, *point), bounds[0])
+                weighted, lambda t: self._log_density_fn(t, *point), bounds[0], extra)
         return quadrature.integrate_nd(weighted, bounds)
 
     def expect(self, expr: sp.Expr, theta: Theta) -> float:
@@ -484,6 +492,11 @@ class Family:
                         s = self._score_fn(*c, *point)
                         return s[i] * s[j]
                 elif form == "hessian":
+                    if hessian[i, j].has(sp.DiracDelta):
+                        raise DerivationError(
+                            f"{self.name}: the Hessian of log p contains a Dirac delta (log p is "
+                            "not twice differentiable in theta); quadrature cannot integrate it, "
+                            "use the score form")
                     h_ij = sp.lambdify([*self.xs, *self.params], -hessian[i, j], MODULES)
 
                     def entry(*c: Any, h_ij: Callable = h_ij) -> Any:
@@ -497,7 +510,7 @@ class Family:
         """KL(p_theta || p_other) by quadrature of p_theta log(p_theta / p_other)."""
         point, other = self.theta_tuple(theta), self.theta_tuple(theta_other)
         return self._expect_fn(lambda *c: self._log_density_fn(*c, *point)
-                               - self._log_density_fn(*c, *other), point)
+                               - self._log_density_fn(*c, *other), point, other)
 
     # ---------------------------------------------------------------------------- sampling
     def sample(self, theta: Theta, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -545,16 +558,34 @@ def _fisher_by_form(family: Family) -> sp.Matrix | None:
     return None if fisher is None else family._unwork(fisher)
 
 
-def _fisher_by_integration(family: Family) -> sp.Matrix:
+def _location_shift(family: Family) -> dict:
+    """{x: x + mu} for a location parameter mu (log p depends on x - mu only), else {}."""
+    if family.vector_x or family.discrete or family.bounds[0] != (-sp.oo, sp.oo):
+        return {}
+    log_density = family._work(family.log_density)
+    x = family._wxs[0]
+    for p in family._wparams:
+        if p.is_real and not p.is_positive and not sp.simplify(
+                log_density.xreplace({x: x + p})).has(p):
+            return {x: x + p}
+    return {}
+
+
+def _fisher_by_integration(family: Family, shift: bool = False) -> sp.Matrix | None:
     log_density = family._work(family.log_density)
     density = sp.exp(log_density)
     score = [sp.diff(log_density, p) for p in family._wparams]
     bounds = [tuple(b) for b in family.bounds]
+    substitution = _location_shift(family) if shift else {}
+    if shift and not substitution:
+        return None
     k = len(score)
     fisher = sp.zeros(k, k)
     for i in range(k):
         for j in range(i, k):
             integrand = sp.simplify(score[i] * score[j] * density)
+            if substitution:
+                integrand = sp.cancel(sp.simplify(integrand.xreplace(substitution)))
             fisher[i, j] = fisher[j, i] = symbolic.expectation(integrand, family._wxs, bounds,
                                                                family.discrete)
     return family._unwork(fisher.applyfunc(sp.simplify))

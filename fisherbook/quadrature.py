@@ -42,13 +42,14 @@ def _centre(log_density: Callable, lower: float, upper: float) -> float:
 
 
 def integrate_1d(integrand: Callable[[float], float], log_density: Callable[[float], float],
-                 bounds: Bounds) -> float:
-    """Integral of integrand(x) over bounds, split at the density's mode for robustness."""
+                 bounds: Bounds, extra_points: Sequence[float] = ()) -> float:
+    """Integral of integrand(x) over bounds, split at the density's mode (and at extra_points,
+    e.g. another density's mode or a kink) for robustness."""
     lower, upper = bounds
-    centre = _centre(log_density, lower, upper)
-    pieces = [(lower, centre), (centre, upper)] if lower < centre < upper else [(lower, upper)]
+    cuts = sorted({_centre(log_density, lower, upper), *extra_points})
+    edges = [lower, *(c for c in cuts if lower < c < upper), upper]
     total = 0.0
-    for a, b in pieces:
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         value, _ = integrate.quad(integrand, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)
         total += value
     return total
@@ -56,8 +57,8 @@ def integrate_1d(integrand: Callable[[float], float], log_density: Callable[[flo
 
 def integrate_nd(integrand: Callable[..., float], bounds: Sequence[Bounds]) -> float:
     """Integral over a box (possibly infinite) in several dimensions with scipy's nquad."""
-    value, _ = integrate.nquad(integrand, list(bounds), opts={"limit": 200, "epsabs": 1e-11,
-                                                              "epsrel": 1e-9})
+    value, _ = integrate.nquad(integrand, list(bounds), opts={"limit": 200, "epsabs": 1e-9,
+                                                              "epsrel": 1e-7})
     return value
 
 
