@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import sympy as sp
 from scipy.special import expit, log_expit
 
 from fisherbook.errors import DomainError, FisherbookError
@@ -215,7 +216,8 @@ class FamilyNLL:
     """Mean negative log-likelihood L(theta) = -(1/n) sum_i log p(x_i | theta) under a Family.
 
     ``grad`` is minus the mean score and ``fisher`` the family's closed-form Fisher of one
-    observation, so that natural gradient descent on this loss is Fisher scoring.
+    observation, so that natural gradient descent on this loss is Fisher scoring. The closed
+    forms are compiled once (``sympy.lambdify``) so that an optimiser can call them every step.
     """
 
     def __init__(self, family: Family, data: Any) -> None:
@@ -225,6 +227,10 @@ class FamilyNLL:
         self.family = family
         self.data = data
         self.k = len(family.params)
+        params = list(family.params)
+        others = [sp.Symbol(f"{p.name}_other", **p.assumptions0) for p in params]
+        self._fisher_fn = sp.lambdify(params, family.fisher(), ["scipy", "numpy"])
+        self._kl_fn = sp.lambdify([*params, *others], family.kl(others), ["scipy", "numpy"])
 
     def _theta(self, theta: Any) -> np.ndarray:
         return _check_weights(theta, self.k)
@@ -243,8 +249,11 @@ class FamilyNLL:
 
     def fisher(self, theta: Any) -> np.ndarray:
         """The closed-form Fisher information of one observation at theta."""
-        return np.asarray(self.family.fisher_numeric(self._theta(theta)), dtype=float)
+        point = self.family.theta_tuple(self._theta(theta))    # checked: inside the domain
+        return np.asarray(self._fisher_fn(*point), dtype=float)
 
     def kl(self, theta: Any, theta_other: Any) -> float:
         """KL(p_theta || p_theta_other) in closed form."""
-        return float(self.family.kl_numeric(self._theta(theta), self._theta(theta_other)))
+        a, b = self.family.theta_tuple(self._theta(theta)), self.family.theta_tuple(
+            self._theta(theta_other))
+        return float(self._kl_fn(*a, *b))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -81,6 +82,9 @@ def draw_loss_contours(ax: Axes, loss, x_range: tuple[float, float],
     contours = ax.contour(xs, ys, grid, levels=floor + offsets, colors="0.6", linewidths=0.7)
     if log_y:
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     return contours
 
 
@@ -100,13 +104,13 @@ def draw_path(ax: Axes, path, *, label: str, color: str, marker: str = "o",
 
 # ------------------------------------------------------------ chapter 2: Fisher information
 def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray,
-                               theta_true: float, *, slopes: np.ndarray | None = None,
+                               theta_star: float, *, slopes: np.ndarray | None = None,
                                color: str = PALETTE["blue"], tangent_halfwidth: float = 0.4
                                ) -> Axes:
-    """Curves theta -> log p(x_i | theta) (one per row of ``curves``), theta_true marked.
+    """Curves theta -> log p(x_i | theta) (one per row of ``curves``), theta_star marked.
 
-    With ``slopes`` (the scores d/dtheta log p(x_i | theta) at theta_true), a short tangent
-    of that slope is drawn through each curve at theta_true."""
+    With ``slopes`` (the scores d/dtheta log p(x_i | theta) at theta_star), a short tangent
+    of that slope is drawn through each curve at theta_star."""
     theta_grid = np.asarray(theta_grid, dtype=float)
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     if curves.shape[1] != theta_grid.size:
@@ -114,18 +118,18 @@ def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndar
                          f"got shape {curves.shape}")
     for curve in curves:
         ax.plot(theta_grid, curve, color=color, alpha=0.45, linewidth=1.2)
-    ax.axvline(theta_true, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=r"$\theta_{\mathrm{true}}$")
+    ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
+               label=r"$\theta^\star$")
     if slopes is not None:
         slopes = np.asarray(slopes, dtype=float)
         if slopes.shape != (curves.shape[0],):
             raise ValueError(f"give one slope per curve ({curves.shape[0]}), got {slopes.shape}")
         offsets = np.array([-tangent_halfwidth, tangent_halfwidth])
         for curve, slope in zip(curves, slopes, strict=True):
-            height = np.interp(theta_true, theta_grid, curve)
-            ax.plot(theta_true + offsets, height + slope * offsets, color=PALETTE["red"],
+            height = np.interp(theta_star, theta_grid, curve)
+            ax.plot(theta_star + offsets, height + slope * offsets, color=PALETTE["red"],
                     linewidth=1.6)
-        ax.plot([], [], color=PALETTE["red"], label=r"slope $s(\theta_{\mathrm{true}})$")
+        ax.plot([], [], color=PALETTE["red"], label=r"slope $s(\theta^\star)$")
     ax.set_xlabel(r"$\theta$")
     ax.set_ylabel(r"$\log p(x_i \mid \theta)$")
     return ax
@@ -147,18 +151,19 @@ def plot_score_histogram(ax: Axes, scores: np.ndarray,
         grid = np.linspace(low, high, 400)
         ax.plot(grid, density(grid), color=PALETTE["black"], linewidth=1.8, label=density_label)
     ax.axvline(0.0, color=PALETTE["black"], linestyle=":", linewidth=1.0)
-    ax.set_xlabel(r"score $s(\theta_{\mathrm{true}})$")
+    ax.set_xlabel(r"score $s(\theta^\star)$")
     ax.set_ylabel("density")
     return ax
 
 
 def plot_scaled_variance(ax: Axes, sizes: Sequence[int], values: np.ndarray,
-                         stderrs: np.ndarray, bound: float, *, label: str,
+                         stderrs: np.ndarray, bound: float | None, *, label: str,
                          color: str = PALETTE["blue"], exact: Callable | None = None,
                          bound_label: str = r"$F^{-1}$ (Cramér–Rao)") -> Axes:
     """n Var(estimator) against n (log axis), error bars of 2 standard errors, and F^-1 as a line.
 
-    ``exact``, if given, is the exact finite-n curve n -> n Var, drawn dashed."""
+    ``exact``, if given, is the exact finite-n curve n -> n Var, drawn dashed; ``bound=None``
+    skips the F^-1 line (when several estimators share one)."""
     sizes = np.asarray(sizes, dtype=float)
     values = np.asarray(values, dtype=float)
     stderrs = np.asarray(stderrs, dtype=float)
@@ -171,10 +176,93 @@ def plot_scaled_variance(ax: Axes, sizes: Sequence[int], values: np.ndarray,
         grid = np.geomspace(sizes.min(), sizes.max(), 200)
         ax.plot(grid, exact(grid), color=color, linestyle="--", linewidth=1.2,
                 label="exact at finite $n$")
-    ax.axhline(bound, color=PALETTE["black"], linewidth=1.2, label=bound_label)
+    if bound is not None:
+        ax.axhline(bound, color=PALETTE["black"], linewidth=1.2, label=bound_label)
     ax.set_xscale("log")
     ax.set_xlabel("sample size $n$")
     ax.set_ylabel(r"$n \cdot \mathrm{Var}(\hat\theta_n)$")
+    return ax
+
+
+# ------------------------------------------------------------------ chapter 1: the score
+_TANGENT_OUTLINE = [patheffects.Stroke(linewidth=4.2, foreground="black"), patheffects.Normal()]
+
+
+def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, theta_star: float,
+                      slopes: np.ndarray, *, peaks: np.ndarray | None = None,
+                      labels: Sequence[str] | None = None, colors: Sequence[str] | None = None,
+                      tangent_halfwidth: float = 0.5, tangent_side: str = "both",
+                      star_label: str = r"$\theta^\star$") -> Axes:
+    """One coloured curve theta -> log p(x_i | theta) per row of ``curves``, with its tangent of
+    slope ``slopes[i]`` (the score at theta_star) drawn through theta_star in the same colour.
+
+    ``peaks`` (theta positions) puts a triangle at each curve's maximum; theta_star is a dashed
+    line, and a black dot marks where each tangent touches its curve. ``tangent_side`` "right"
+    (or "left") draws only that half of each tangent: a one-sided slope at a kink."""
+    theta_grid = np.asarray(theta_grid, dtype=float)
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    slopes = np.asarray(slopes, dtype=float).ravel()
+    n = curves.shape[0]
+    if curves.shape[1] != theta_grid.size:
+        raise ValueError(f"curves must have one column per grid point ({theta_grid.size}), "
+                         f"got shape {curves.shape}")
+    if slopes.shape != (n,):
+        raise ValueError(f"give one slope per curve ({n}), got {slopes.size}")
+    if peaks is not None and np.asarray(peaks).size != n:
+        raise ValueError(f"give one peak position per curve ({n}), got {np.asarray(peaks).size}")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"give one label per curve ({n}), got {len(labels)}")
+    if not theta_grid.min() <= theta_star <= theta_grid.max():
+        raise ValueError(f"theta_star = {theta_star} lies outside the grid "
+                         f"[{theta_grid.min()}, {theta_grid.max()}]")
+    cycle = list(colors) if colors is not None else [c for k, c in PALETTE.items()
+                                                     if k not in ("black", "yellow")]
+    sides = {"both": (-1.0, 1.0), "right": (0.0, 1.0), "left": (-1.0, 0.0)}
+    if tangent_side not in sides:
+        raise ValueError(f"tangent_side must be one of {sorted(sides)}, got {tangent_side!r}")
+    offsets = tangent_halfwidth * np.array(sides[tangent_side])
+    ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
+               label=star_label)
+    for i, (curve, slope) in enumerate(zip(curves, slopes, strict=True)):
+        color = cycle[i % len(cycle)]
+        ax.plot(theta_grid, curve, color=color, linewidth=1.4, alpha=0.8,
+                label=None if labels is None else labels[i])
+        height = np.interp(theta_star, theta_grid, curve)
+        ax.plot(theta_star + offsets, height + slope * offsets, color=color, linewidth=2.6,
+                solid_capstyle="round", path_effects=_TANGENT_OUTLINE)
+        ax.plot([theta_star], [height], marker="o", markersize=4, color=PALETTE["black"])
+        if peaks is not None:
+            peak = float(np.asarray(peaks).ravel()[i])
+            # the highest grid value next to the peak: right for smooth curves and for walls
+            near = np.abs(theta_grid - peak) <= np.max(np.diff(theta_grid))
+            top = curve[near].max() if near.any() else np.interp(peak, theta_grid, curve)
+            ax.plot([peak], [top], marker="^", markersize=7,
+                    color=color, markeredgecolor=PALETTE["black"], markeredgewidth=0.6)
+    ax.set_xlabel(r"parameter $\theta$")
+    ax.set_ylabel(r"log-likelihood $\log p(x_i \mid \theta)$")
+    return ax
+
+
+def plot_running_mean(ax: Axes, values: np.ndarray, exact: float, *, sigmas: float = 5.0,
+                      color: str = PALETTE["blue"], label: str = "running mean") -> Axes:
+    """Mean of values[:n] against n (log axis), with the band exact +- sigmas * se_n, where
+    se_n = sd(values[:n]) / sqrt(n) is the running standard error; exact is a horizontal line."""
+    values = np.asarray(values, dtype=float).ravel()
+    if values.size < 3 or not np.all(np.isfinite(values)):
+        raise ValueError("values must be at least 3 finite numbers")
+    n = np.arange(1, values.size + 1)
+    mean = np.cumsum(values) / n
+    second = np.cumsum(values**2) / n
+    variance = np.maximum(second - mean**2, 0.0) * n / np.maximum(n - 1, 1)
+    stderr = np.sqrt(variance / n)
+    keep = n >= 2
+    ax.fill_between(n[keep], exact - sigmas * stderr[keep], exact + sigmas * stderr[keep],
+                    color=color, alpha=0.15, linewidth=0,
+                    label=rf"{exact:g} $\pm$ {sigmas:g} standard errors")
+    ax.plot(n[keep], mean[keep], color=color, linewidth=1.4, label=label)
+    ax.axhline(exact, color=PALETTE["black"], linewidth=1.0)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of draws $n$")
     return ax
 
 

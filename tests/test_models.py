@@ -149,6 +149,17 @@ def test_family_nll_gradient_fisher_and_domain():
     np.testing.assert_allclose(result.theta, [data.mean(), data.std()], rtol=1e-8)
 
 
+def test_family_nll_compiled_closed_forms_match_the_family():
+    gamma = families.gamma()
+    nll = FamilyNLL(gamma, np.array([0.5, 1.0, 2.5]))
+    a, b = np.array([2.0, 1.5]), np.array([2.6, 0.9])
+    np.testing.assert_allclose(nll.fisher(a), gamma.fisher_numeric(a), rtol=1e-12)
+    assert nll.kl(a, b) == pytest.approx(gamma.kl_numeric(a, b), rel=1e-12)
+    assert nll.kl(a, b) > 0
+    with pytest.raises(FisherbookError, match="domain"):
+        nll.fisher([-1.0, 1.0])
+
+
 def test_models_reject_bad_input():
     X = np.ones((3, 2))
     with pytest.raises(ModelError, match="only 0 and 1"):
