@@ -175,12 +175,19 @@ def loglog_slope(deltas: np.ndarray, values: np.ndarray) -> float:
 def kl_hessian_by_differences(family: Family, theta: Theta, *, step: float = 1e-2
                               ) -> np.ndarray:
     """Hessian in theta' of KL(p_theta || p_theta') at theta' = theta by central differences of
-    the KL computed by quadrature (no closed form used); relative step ``step``, error O(step^2)."""
+    the KL computed by quadrature (no closed form used); error O(step^2).
+
+    The step in theta_i is ``step`` times the smaller of |theta_i| (1 if theta_i = 0) and the
+    distance from theta_i to the edge of its domain, so it stays relative near a boundary."""
     if not 0 < step < 0.5:
         raise DomainError(f"the relative step must lie in (0, 0.5), got {step!r}")
     point = np.array(family.theta_tuple(theta))
     k = point.size
-    steps = step * np.where(point != 0, np.abs(point), 1.0)
+    scales = np.where(point != 0, np.abs(point), 1.0)
+    for i, p in enumerate(family.params):
+        lower, upper = (float(bound) for bound in family.domains[p])
+        scales[i] = min(scales[i], point[i] - lower, upper - point[i])
+    steps = step * scales
 
     def divergence(offset: np.ndarray) -> float:
         return family.kl_by_quadrature(tuple(point), tuple(point + offset))

@@ -110,5 +110,9 @@ def test_hessian_by_differences_is_fisher_far_from_any_data() -> None:
                                    normal.fisher_numeric(theta), rtol=1e-3, atol=1e-9)
     poisson = families.poisson()
     assert kl_hessian_by_differences(poisson, {"lam": 0.2})[0, 0] == pytest.approx(5.0, rel=1e-3)
+    # near the upper edge p = 1 the step shrinks with the distance to it
+    bernoulli = families.bernoulli()
+    assert kl_hessian_by_differences(bernoulli, {"p": 0.9})[0, 0] == pytest.approx(1 / 0.09,
+                                                                                 rel=1e-3)
     with pytest.raises(DomainError, match="step"):
         kl_hessian_by_differences(poisson, {"lam": 0.2}, step=0.0)
