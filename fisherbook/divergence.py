@@ -172,7 +172,7 @@ def expected_loss_hessian(family: Family, theta: Theta, theta_data: Theta) -> np
 
 
 def loglog_slope(deltas: np.ndarray, values: np.ndarray) -> float:
-    """Least-squares slope of log|values| against log|deltas|: the power p in values ~ delta^p."""
+    """Least-squares slope of log(abs(values)) against log(abs(deltas)): p in values ~ delta^p."""
     deltas = np.abs(np.asarray(deltas, dtype=float)).ravel()
     values = np.abs(np.asarray(values, dtype=float)).ravel()
     if deltas.shape != values.shape or deltas.size < 2:
@@ -188,7 +188,7 @@ def kl_hessian_by_differences(family: Family, theta: Theta, *, step: float = 1e-
     """Hessian in theta' of KL(p_theta || p_theta') at theta' = theta by central differences of
     the KL computed by quadrature (no closed form used); error O(step^2).
 
-    The step in theta_i is ``step`` times the smaller of |theta_i| (1 if theta_i = 0) and the
+    The step in theta_i is ``step`` times the smaller of abs(theta_i) (1 if theta_i = 0) and the
     distance from theta_i to the edge of its domain, so it stays relative near a boundary."""
     if not 0 < step < 0.5:
         raise DomainError(f"the relative step must lie in (0, 0.5), got {step!r}")

@@ -322,7 +322,7 @@ def plot_loglog_with_slope(ax: Axes, deltas: np.ndarray, values: np.ndarray, *, 
                            label: str, color: str = PALETTE["blue"],
                            prediction: np.ndarray | None = None,
                            prediction_label: str = "leading term") -> Axes:
-    """|values| against |delta| on log-log axes, with a faint reference line of the given slope
+    """abs(values) against abs(delta) on log-log axes, with a faint reference line of the given slope
     through the smallest-delta point, and optionally a predicted curve (dotted)."""
     deltas = np.abs(np.asarray(deltas, dtype=float))
     values = np.abs(np.asarray(values, dtype=float))
