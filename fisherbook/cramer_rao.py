@@ -123,7 +123,7 @@ class ScaledCovariance:
         return self._as_mean().zscores(target)
 
     def agrees_with(self, target: np.ndarray | float, sigmas: float = 5.0) -> bool:
-        """True when |n Cov - target| <= sigmas * stderr in every entry."""
+        """True when abs(n Cov - target) <= sigmas * stderr in every entry."""
         return self._as_mean().agrees_with(target, sigmas)
 
 

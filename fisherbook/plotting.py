@@ -105,12 +105,13 @@ def draw_path(ax: Axes, path, *, label: str, color: str, marker: str = "o",
 # ------------------------------------------------------------ chapter 2: Fisher information
 def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray,
                                theta_star: float, *, slopes: np.ndarray | None = None,
-                               color: str = PALETTE["blue"], tangent_halfwidth: float = 0.4
-                               ) -> Axes:
+                               color: str = PALETTE["blue"], tangent_halfwidth: float = 0.4,
+                               symbol: str = r"\theta") -> Axes:
     """Curves theta -> log p(x_i | theta) (one per row of ``curves``), theta_star marked.
 
     With ``slopes`` (the scores d/dtheta log p(x_i | theta) at theta_star), a short tangent
-    of that slope is drawn through each curve at theta_star."""
+    of that slope is drawn through each curve at theta_star. ``symbol`` is the parameter's
+    LaTeX name, used in the axis labels and legend."""
     theta_grid = np.asarray(theta_grid, dtype=float)
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     if curves.shape[1] != theta_grid.size:
@@ -119,7 +120,7 @@ def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndar
     for curve in curves:
         ax.plot(theta_grid, curve, color=color, alpha=0.45, linewidth=1.2)
     ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=r"$\theta^\star$")
+               label=rf"${symbol}^\star$")
     if slopes is not None:
         slopes = np.asarray(slopes, dtype=float)
         if slopes.shape != (curves.shape[0],):
@@ -129,9 +130,9 @@ def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndar
             height = np.interp(theta_star, theta_grid, curve)
             ax.plot(theta_star + offsets, height + slope * offsets, color=PALETTE["red"],
                     linewidth=1.6)
-        ax.plot([], [], color=PALETTE["red"], label=r"slope $s(\theta^\star)$")
-    ax.set_xlabel(r"$\theta$")
-    ax.set_ylabel(r"$\log p(x_i \mid \theta)$")
+        ax.plot([], [], color=PALETTE["red"], label=rf"slope $s({symbol}^\star)$")
+    ax.set_xlabel(rf"${symbol}$")
+    ax.set_ylabel(rf"$\log p(x_i \mid {symbol})$")
     return ax
 
 
@@ -139,7 +140,8 @@ def plot_score_histogram(ax: Axes, scores: np.ndarray,
                          density: Callable[[np.ndarray], np.ndarray] | None = None, *,
                          bins: int = 50, color: str = PALETTE["blue"],
                          label: str = "simulated scores", density_label: str = "closed form",
-                         span: tuple[float, float] | None = None) -> Axes:
+                         span: tuple[float, float] | None = None,
+                         symbol: str = r"\theta") -> Axes:
     """Histogram (as a density) of simulated scores, over a closed-form density if given."""
     scores = np.asarray(scores, dtype=float).ravel()
     if scores.size < 2 or not np.all(np.isfinite(scores)):
@@ -151,7 +153,7 @@ def plot_score_histogram(ax: Axes, scores: np.ndarray,
         grid = np.linspace(low, high, 400)
         ax.plot(grid, density(grid), color=PALETTE["black"], linewidth=1.8, label=density_label)
     ax.axvline(0.0, color=PALETTE["black"], linestyle=":", linewidth=1.0)
-    ax.set_xlabel(r"score $s(\theta^\star)$")
+    ax.set_xlabel(rf"score $s({symbol}^\star)$")
     ax.set_ylabel("density")
     return ax
 

@@ -73,3 +73,10 @@ def test_scaled_variance_plot() -> None:
     with pytest.raises(ValueError, match="one entry"):
         plot_scaled_variance(ax, sizes, np.ones(2), np.ones(3), 1.0, label="x")
     plt.close(fig)
+
+
+def test_scaled_variance_without_bound_line() -> None:
+    fig, ax = new_figure()
+    plot_scaled_variance(ax, [10, 100], np.ones(2), np.zeros(2), None, label="second estimator")
+    assert ax.get_legend_handles_labels()[1] == ["second estimator"]
+    plt.close(fig)
