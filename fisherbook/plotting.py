@@ -194,13 +194,15 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
                       slopes: np.ndarray, *, peaks: np.ndarray | None = None,
                       labels: Sequence[str] | None = None, colors: Sequence[str] | None = None,
                       tangent_halfwidth: float = 0.5, tangent_side: str = "both",
+                      annotate_peaks: bool = False,
                       star_label: str = r"$\theta^\star$") -> Axes:
     """One coloured curve theta -> log p(x_i | theta) per row of ``curves``, with its tangent of
     slope ``slopes[i]`` (the score at theta_star) drawn through theta_star in the same colour.
 
     ``peaks`` (theta positions) puts a triangle at each curve's maximum; theta_star is a dashed
     line, and a black dot marks where each tangent touches its curve. ``tangent_side`` "right"
-    (or "left") draws only that half of each tangent: a one-sided slope at a kink."""
+    (or "left") draws only that half of each tangent: a one-sided slope at a kink. With
+    ``annotate_peaks``, the ``labels`` are written above the peak markers instead of in a legend."""
     theta_grid = np.asarray(theta_grid, dtype=float)
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     slopes = np.asarray(slopes, dtype=float).ravel()
@@ -214,6 +216,8 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
         raise ValueError(f"give one peak position per curve ({n}), got {np.asarray(peaks).size}")
     if labels is not None and len(labels) != n:
         raise ValueError(f"give one label per curve ({n}), got {len(labels)}")
+    if annotate_peaks and (peaks is None or labels is None):
+        raise ValueError("annotate_peaks needs both peaks and labels")
     if not theta_grid.min() <= theta_star <= theta_grid.max():
         raise ValueError(f"theta_star = {theta_star} lies outside the grid "
                          f"[{theta_grid.min()}, {theta_grid.max()}]")
@@ -228,7 +232,7 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
     for i, (curve, slope) in enumerate(zip(curves, slopes, strict=True)):
         color = cycle[i % len(cycle)]
         ax.plot(theta_grid, curve, color=color, linewidth=1.4, alpha=0.8,
-                label=None if labels is None else labels[i])
+                label=None if labels is None or annotate_peaks else labels[i])
         height = np.interp(theta_star, theta_grid, curve)
         ax.plot(theta_star + offsets, height + slope * offsets, color=color, linewidth=2.6,
                 solid_capstyle="round", path_effects=_TANGENT_OUTLINE)
@@ -240,6 +244,9 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
             top = curve[near].max() if near.any() else np.interp(peak, theta_grid, curve)
             ax.plot([peak], [top], marker="^", markersize=7,
                     color=color, markeredgecolor=PALETTE["black"], markeredgewidth=0.6)
+            if annotate_peaks:
+                ax.annotate(labels[i], (peak, top), xytext=(0, 7), textcoords="offset points",
+                            ha="center", va="bottom", color=color, fontsize="small")
     ax.set_xlabel(r"parameter $\theta$")
     ax.set_ylabel(r"log-likelihood $\log p(x_i \mid \theta)$")
     return ax
