@@ -101,3 +101,11 @@ def test_leibniz_terms_with_a_fixed_support_have_no_boundary_term() -> None:
     terms = leibniz_terms(lam * sp.exp(-lam * x), x, lam, 0, sp.oo)
     assert terms["upper_boundary"] == 0 and terms["lower_boundary"] == 0
     assert terms["interior"] == 0 and terms["total"] == 0
+
+
+def test_expected_log_likelihood_of_a_discrete_family_is_flat_at_theta_star() -> None:
+    family = families.poisson()
+    h = 1e-4
+    values = expected_log_likelihood(family, {"lam": 3.0}, [3.0 - h, 3.0, 3.0 + h])
+    assert (values[2] - values[0]) / (2 * h) == pytest.approx(0.0, abs=1e-6)
+    assert values[1] > values[0] and values[1] > values[2]
