@@ -23,15 +23,14 @@ class MeanEstimate:
     n: int
 
     def zscores(self, exact: np.ndarray | float) -> np.ndarray:
-        """(estimate - exact) / stderr, elementwise (0 where both the error and stderr are 0)."""
-        error = np.asarray(self.estimate, dtype=float) - np.asarray(exact, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(self.stderr > 0, error / np.where(self.stderr > 0, self.stderr, 1.0),
-                         np.where(np.abs(error) <= ROUNDING_FLOOR, 0.0, np.inf))
-        return z
+        """(estimate - exact) / stderr elementwise, the stderr floored by the rounding floor used
+        in :meth:`agrees_with` (so an exactly constant estimator gives a finite z, not inf)."""
+        exact = np.asarray(exact, dtype=float)
+        error = np.asarray(self.estimate, dtype=float) - exact
+        return error / (self.stderr + ROUNDING_FLOOR * np.maximum(1.0, np.abs(exact)))
 
     def agrees_with(self, exact: np.ndarray | float, sigmas: float = 5.0) -> bool:
-        """True when |estimate - exact| <= sigmas * stderr (+ a rounding floor) everywhere."""
+        """True when abs(estimate - exact) <= sigmas * stderr (+ a rounding floor) everywhere."""
         exact = np.asarray(exact, dtype=float)
         tolerance = sigmas * self.stderr + ROUNDING_FLOOR * np.maximum(1.0, np.abs(exact))
         return bool(np.all(np.abs(self.estimate - exact) <= tolerance))

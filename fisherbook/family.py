@@ -357,9 +357,19 @@ class Family:
                       new_params: Sequence[sp.Symbol], *, name: str | None = None,
                       param_domains: Mapping[sp.Symbol, Interval] | None = None) -> Family:
         """The same family in new parameters: old parameters replaced by expressions in new ones."""
+        sampler = None
+        if self._sampler is not None:
+            old_from_new = sp.lambdify(list(new_params),
+                                       [sp.sympify(substitution.get(p, p)) for p in self.params],
+                                       MODULES)
+            own_sampler = self._sampler
+
+            def sampler(theta: tuple[float, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+                return own_sampler(tuple(float(v) for v in old_from_new(*theta)), n, rng)
+
         return Family(self.log_density.subs(substitution), self.x, new_params, self.bounds,
                       discrete=self.discrete, name=name or f"{self.name} (reparametrized)",
-                      param_domains=param_domains, time_limit=self.time_limit)
+                      param_domains=param_domains, time_limit=self.time_limit, sampler=sampler)
 
     # ------------------------------------------------------------------- numpy: numbers
     @cached_property

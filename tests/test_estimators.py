@@ -63,3 +63,9 @@ def test_bad_arguments():
         estimate_fisher(fam, {"mu": 0, "sigma": 1}, 10, rng=np.random.default_rng(0), method="x")
     with pytest.raises(DomainError, match="outside its domain"):
         estimate_fisher(fam, {"mu": 0, "sigma": 0}, 10, rng=np.random.default_rng(0))
+
+
+def test_zscores_are_finite_for_a_constant_estimator():
+    exact = MeanEstimate(np.array([0.25]), np.array([0.0]), 10)
+    assert np.all(np.isfinite(exact.zscores(np.array([0.25 + 1e-15]))))
+    assert abs(exact.zscores(np.array([0.3]))[0]) > 1e6

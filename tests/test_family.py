@@ -140,3 +140,12 @@ def test_student_t_location_needs_the_location_shift():
                    - sp.Rational(nu + 1, 2) * sp.log(1 + (x - m) ** 2 / nu))
     student = Family(log_density, x, [m], (-sp.oo, sp.oo), name="student-t", time_limit=5.0)
     assert student.fisher() == sp.Matrix([[sp.Rational(2, 3)]])
+
+
+def test_reparametrized_family_keeps_its_sampler():
+    s = sp.Symbol("s", real=True)
+    fam = families.normal()
+    log_scale = fam.reparametrize({fam.symbol("sigma"): sp.exp(s)}, [fam.symbol("mu"), s])
+    draws = log_scale.sample({"mu": 1.0, "s": np.log(3.0)}, 20, np.random.default_rng(4))
+    expected = np.random.default_rng(4).normal(1.0, 3.0, 20)
+    np.testing.assert_allclose(draws, expected)
