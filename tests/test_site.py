@@ -47,6 +47,9 @@ CHAPTERS = ["01_score", "02_fisher", "03_kl", "04_natural_gradient"]
 REPOSITORY = "fisherbook/fisherbook"
 # An inline $...$ with a TeX command inside that MyST did not turn into math.
 RAW_INLINE_TEX = re.compile(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
+# A TeX command in the prose outside any math, e.g. a {ref} to a heading with math in it shows
+# the heading's source ("at every \theta").
+RAW_TEX_COMMAND = re.compile(r"\\(?:[A-Za-z]{2,}|[,;!])")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -372,6 +375,11 @@ def test_page_renders_offline(page: Path | None, site_url: str, browser: object)
     assert "$$" not in report["text"], f"{name}: raw $$ left in the text"
     raw = RAW_INLINE_TEX.findall(report["text"])
     assert not raw, f"{name}: raw inline TeX left in the text: {raw[:5]}"
+    commands = [
+        report["text"][max(0, m.start() - 40) : m.end() + 20].replace("\n", " ")
+        for m in RAW_TEX_COMMAND.finditer(report["text"])
+    ]
+    assert not commands, f"{name}: TeX commands outside math: {commands[:5]}"
     assert not report["brokenImages"], f"{name}: images that did not load: {report['brokenImages']}"
 
 
