@@ -211,6 +211,19 @@ def test_no_page_refers_to_another_host_for_scripts_styles_or_images() -> None:
     assert not remote, "resources on another host:\n" + "\n".join(remote)
 
 
+def test_every_mathjax_macro_is_on_the_notation_page() -> None:
+    """The macros in _config.yml are the book's vocabulary: each one is explained to authors."""
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    macros = config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    notation = (REPO_ROOT / "book" / "notation.md").read_text(encoding="utf-8")
+    missing = [name for name in macros if f"`\\{name}`" not in notation]
+    assert not missing, f"macros not explained in book/notation.md: {missing}"
+    assert config["sphinx"]["config"]["mathjax_path"].startswith("mathjax/"), "MathJax not local"
+    assert (REPO_ROOT / "book" / "_static" / config["sphinx"]["config"]["mathjax_path"]).is_file()
+
+
 # --------------------------------------------------------------------------- browser checks
 
 
