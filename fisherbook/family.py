@@ -421,15 +421,21 @@ class Family:
                                                  columns[0].shape)
         return out
 
+    @cached_property
+    def _fisher_fn(self) -> Callable:
+        return sp.lambdify(self.params, self.fisher(), MODULES)
+
+    @cached_property
+    def _kl_fn(self) -> Callable:
+        return sp.lambdify([*self.params, *self._primed], self._kl_generic(), MODULES)
+
     def fisher_numeric(self, theta: Theta) -> np.ndarray:
         """The closed-form Fisher information evaluated at theta: a (k, k) array."""
-        function = sp.lambdify(self.params, self.fisher(), MODULES)
-        return np.asarray(function(*self.theta_tuple(theta)), dtype=float)
+        return np.asarray(self._fisher_fn(*self.theta_tuple(theta)), dtype=float)
 
     def kl_numeric(self, theta: Theta, theta_other: Theta) -> float:
         """The closed-form KL(p_theta || p_theta_other) evaluated."""
-        function = sp.lambdify([*self.params, *self._primed], self._kl_generic(), MODULES)
-        return float(function(*self.theta_tuple(theta), *self.theta_tuple(theta_other)))
+        return float(self._kl_fn(*self.theta_tuple(theta), *self.theta_tuple(theta_other)))
 
     # --------------------------------------------------------- quadrature: independent numbers
     def _expect_fn(self, fn: Callable, point: tuple[float, ...],
