@@ -614,7 +614,13 @@ def _kl_by_form(family: Family) -> sp.Expr | None:
         return None
     primed = [family._work(p) for p in family._primed]
     kl = symbolic.kl_from_form(form, family._wparams, primed)
-    return None if kl is None else family._unwork(kl)
+    return None if kl is None else family._unwork(_tidy_kl(kl))
+
+
+def _tidy_kl(kl: sp.Expr) -> sp.Expr:
+    """Logs split and terms expanded (valid under the working symbols' assumptions): a form that
+    reads term by term and that sympy's series expansion handles quickly."""
+    return sp.expand(sp.expand_log(kl))
 
 
 def _kl_by_integration(family: Family) -> sp.Expr:
@@ -622,4 +628,5 @@ def _kl_by_integration(family: Family) -> sp.Expr:
     swap = dict(zip(family._wparams, family._primed, strict=True))
     integrand = sp.simplify(sp.exp(log_density) * (log_density - log_density.xreplace(swap)))
     bounds = [tuple(b) for b in family.bounds]
-    return family._unwork(symbolic.expectation(integrand, family._wxs, bounds, family.discrete))
+    return family._unwork(_tidy_kl(symbolic.expectation(integrand, family._wxs, bounds,
+                                                         family.discrete)))
