@@ -35,7 +35,7 @@ class ExponentialForm:
 def exponential_form(log_density: sp.Expr, xs: Sequence[sp.Symbol],
                      params: Sequence[sp.Symbol]) -> ExponentialForm | None:
     """Split log p into eta(theta) . T(x) - A(theta) + log h(x), or None if a term mixes x and theta
-    in a way that does not factor (like |x - mu| or log(1 + (x - mu)^2))."""
+    in a way that does not factor (like abs(x - mu) or log(1 + (x - mu)^2))."""
     expanded = sp.expand(sp.expand_log(log_density, force=True))
     by_statistic: dict[sp.Expr, sp.Expr] = {}
     log_partition, log_base = sp.Integer(0), sp.Integer(0)
