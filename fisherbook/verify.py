@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 
 from . import symbolic
+from .divergence import kl_hessian_by_differences, kl_taylor_terms
 from .errors import DerivationError
 from .family import Family, _fisher_by_integration
 
@@ -138,10 +139,7 @@ def _row_kl_curvature(family: Family) -> Row:
     name = "Hess_theta' KL(theta||theta') at theta'=theta = F"
     note = ""
     try:
-        primed = family._primed
-        kl = family.kl(primed)
-        hessian = sp.hessian(kl, list(primed)).xreplace(dict(zip(primed, family.params,
-                                                                 strict=True)))
+        hessian = kl_taylor_terms(family).hessian
         difference = (hessian - family.fisher()).applyfunc(sp.simplify)
         if difference == sp.zeros(*difference.shape):
             return Row(name, PROVED, "differentiated the closed-form KL twice; equals F")
@@ -150,41 +148,13 @@ def _row_kl_curvature(family: Family) -> Row:
         note = f"no closed-form KL or Fisher ({error}); "
     worst, tolerance = 0.0, 0.0
     for point in family.test_points:
-        curvature = _kl_curvature_by_finite_differences(family, point)
+        curvature = kl_hessian_by_differences(family, point)
         fisher = family.fisher_by_quadrature(point)
         worst = max(worst, float(np.max(np.abs(curvature - fisher))))
         tolerance = max(tolerance, FINITE_DIFFERENCE_RTOL * max(1.0, float(np.max(np.abs(fisher)))))
     status = CHECKED if worst <= tolerance else FAILED
     return Row(name, status, f"{note}finite differences of quadrature KL: max difference "
                              f"{worst:.2e} (tolerance {tolerance:.1e})")
-
-
-def _second_difference(family: Family, point: tuple[float, ...], i: int, j: int,
-                       steps: np.ndarray) -> float:
-    """Central second difference of theta' -> KL(theta || theta') in directions i, j."""
-    total = 0.0
-    for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-        shifted = np.array(point, dtype=float)
-        shifted[i] += si * steps[i]
-        shifted[j] += sj * steps[j]
-        total += sign * family.kl_by_quadrature(point, tuple(shifted))
-    return total / (4 * steps[i] * steps[j])
-
-
-def _kl_curvature_by_finite_differences(family: Family, point: tuple[float, ...]) -> np.ndarray:
-    """Hessian of KL(theta || .) at theta from quadrature KL: second differences at steps h, h/2,
-    h/4 extrapolated to h = 0 (a + b h + c h^2 fit, so a KL that is only C^2, like Laplace's with
-    its |d|^3 term, is handled as well as a smooth one)."""
-    k = len(family.params)
-    base = 1e-2 * np.maximum(1.0, np.abs(point))
-    fractions = np.array([1.0, 0.5, 0.25])
-    vandermonde = np.vander(fractions, 3, increasing=True)
-    curvature = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            values = [_second_difference(family, point, i, j, base * f) for f in fractions]
-            curvature[i, j] = curvature[j, i] = np.linalg.solve(vandermonde, values)[0]
-    return curvature
 
 
 def verify(family: Family, *, symbolic_seconds: float = 10.0) -> VerificationReport:
