@@ -31,7 +31,7 @@ CROSS_CHECK_RTOL = 1e-6
 #: Relative tolerance of the normalisation check at construction.
 NORMALISATION_RTOL = 1e-6
 
-#: Modules for lambdify: scipy.special first (binomial, factorial, loggamma, polygamma, bessel).
+#: Modules for lambdify, scipy.special first (binomial, factorial, loggamma, polygamma, bessel).
 MODULES = ["scipy", "numpy"]
 
 # Derivations shared by every Family with the same definition (the second call is instant).
@@ -66,19 +66,30 @@ class Family:
 
     Parameters
     ----------
-    log_density : log p(x | theta) as a sympy expression in ``x`` and ``params``.
-    x : the variable (a Symbol), or a sequence of Symbols for a vector variable.
-    params : the parameter Symbols theta_1..theta_k.
-    support : (lower, upper) for every coordinate of x, or one pair per coordinate; for a
-        discrete family, the integers in it. It may not depend on the parameters.
-    discrete : True for a probability mass function.
-    name : a name for messages and reports.
-    param_domains : open interval per parameter; by default read off the symbol's assumptions
-        (positive=True gives (0, oo)).
-    test_points : parameter points (mappings) used by the numeric cross-checks; two generic
-        points inside the domains by default.
-    sampler : optional ``sampler(theta_tuple, n, rng)``; by default one is derived
-        (numerical inversion for continuous families, inverse CDF for discrete ones).
+    log_density
+        log p(x | theta) in ``x`` and ``params``.
+    x
+        The variable; a sequence of Symbols for a vector variable.
+    params
+        The parameters theta_1, ..., theta_k.
+    support
+        (lower, upper) of every coordinate; for a discrete family, the integers in it. It may not
+        depend on the parameters.
+    discrete
+        True for a probability mass function.
+    name
+        A name for messages and reports.
+    param_domains
+        The open interval of each parameter; by default read off the symbol's assumptions
+        (``positive=True`` gives (0, oo)).
+    test_points
+        Parameter points used by the numeric cross-checks; by default two generic points inside
+        the domains.
+    sampler
+        ``sampler(theta_tuple, n, rng)``; by default one is derived (numerical inversion for
+        continuous families, inverse CDF for discrete ones).
+    time_limit
+        Seconds each sympy strategy may run.
     """
 
     def __init__(self, log_density: sp.Expr | str, x: sp.Symbol | Sequence[sp.Symbol],

@@ -142,7 +142,7 @@ def _worker(connection: Any, func: Callable, args: tuple) -> None:
 
 
 def run_with_time_limit(func: Callable, *args: Any, seconds: float = DEFAULT_TIME_LIMIT) -> Any:
-    """Run func(*args) in a forked worker; raise DerivationError if it takes over ``seconds``."""
+    """Run ``func(*args)`` in a forked worker; raise DerivationError if it takes over ``seconds``."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker, args=(sender, func, args), daemon=True)

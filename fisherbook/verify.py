@@ -23,7 +23,7 @@ FAILED = "failed"
 
 #: Tolerance of the numeric checks, relative to max(1, size of the compared quantity).
 NUMERIC_RTOL = 1e-6
-#: Finite differences of a quadrature KL are less accurate: O(h^2) plus quadrature noise / h^2.
+#: Finite differences of a quadrature KL are less accurate (O(h^2) plus quadrature noise / h^2).
 FINITE_DIFFERENCE_RTOL = 1e-4
 
 
