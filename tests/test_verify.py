@@ -52,3 +52,12 @@ def test_dirac_delta_hessian_is_named_when_sympy_cannot_prove():
     report = verify(laplace, symbolic_seconds=0.01)
     assert report.rows[1].status == FAILED
     assert "Dirac delta" in report.rows[1].detail
+
+
+def test_rows_can_be_selected():
+    report = verify(families.bernoulli(), identities=("score_mean",))
+    assert [row.identity for row in report.rows] == ["E[s] = 0"]
+    import pytest
+
+    with pytest.raises(ValueError, match="identities"):
+        verify(families.bernoulli(), identities=("score",))
