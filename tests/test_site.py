@@ -337,6 +337,12 @@ async () => {
       .filter(item => item.typesetRoot &&
               item.typesetRoot.querySelector('mjx-mtext[style*="color: red"]'))
       .map(item => item.math.slice(0, 80));
+  // Inline formulas must sit in the prose, not in scroll boxes: a desktop browser draws a
+  // scrollbar under each one that overflows by a pixel (headless Chromium hides scrollbars, so
+  // the style itself is checked).
+  const scrollingInlineMath = [...root.querySelectorAll('span.math, mjx-container:not([display="true"])')]
+      .filter(el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+      .map(el => el.textContent.trim().slice(0, 60));
   const images = [...root.querySelectorAll('img')];
   images.forEach(img => { img.loading = 'eager'; });
   await Promise.all(images.map(img => img.complete ? null :
@@ -351,7 +357,7 @@ async () => {
   const text = clone.textContent;
   const fonts = [...document.fonts];
   return {
-    untypeset, mathErrors, undefinedMacros, brokenImages,
+    untypeset, mathErrors, undefinedMacros, brokenImages, scrollingInlineMath,
     images: images.length,
     mjxContainers: root.querySelectorAll('mjx-container').length,
     text,
@@ -384,6 +390,9 @@ def test_page_renders_offline(page: Path | None, site_url: str, browser: object)
             f"{name}: undefined TeX macros: {report['undefinedMacros']}"
         )
         assert report["mathFontsLoaded"], f"{name}: no MathJax font was loaded from the site"
+        assert not report["scrollingInlineMath"], (
+            f"{name}: inline math drawn with a scrollbar: {report['scrollingInlineMath'][:5]}"
+        )
     assert not report["fontErrors"], f"{name}: fonts that failed to load: {report['fontErrors']}"
     assert "$$" not in report["text"], f"{name}: raw $$ left in the text"
     raw = RAW_INLINE_TEX.findall(report["text"])
