@@ -41,3 +41,25 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
     assert not dirty, f"{path.name} is not clean (run `nbstripout --keep-id {path}`):\n" + "\n".join(
         dirty
     )
+
+
+def _site_macros() -> dict[str, str]:
+    import yaml
+
+    config = yaml.safe_load((BOOK.parent / "_config.yml").read_text(encoding="utf-8"))
+    return config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.relative_to(BOOK).as_posix() for p in NOTEBOOKS])
+def test_notebook_defines_the_site_macros_for_jupyter(path: Path) -> None:
+    """A chapter opened in Jupyter or Colab renders the book's macros: a hidden first cell defines
+    them with the same bodies as the site's MathJax configuration."""
+    import re
+
+    first = json.loads(path.read_text(encoding="utf-8"))["cells"][0]
+    assert first["cell_type"] == "markdown" and "remove-cell" in first["metadata"].get("tags", []), (
+        f"{path.name}: the first cell must be the hidden macro cell"
+    )
+    pattern = r"\\newcommand\{\\(\w+)\}\{((?:[^{}]|\{[^{}]*\})*)\}"
+    defined = dict(re.findall(pattern, "".join(first["source"])))
+    assert defined == _site_macros(), f"{path.name}: macros differ from _config.yml"
