@@ -103,39 +103,6 @@ def draw_path(ax: Axes, path, *, label: str, color: str, marker: str = "o",
 
 
 # ------------------------------------------------------------ chapter 2: Fisher information
-def plot_log_likelihood_curves(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray,
-                               theta_star: float, *, slopes: np.ndarray | None = None,
-                               color: str = PALETTE["blue"], tangent_halfwidth: float = 0.4,
-                               symbol: str = r"\theta") -> Axes:
-    """Curves theta -> log p(x_i | theta) (one per row of ``curves``), theta_star marked.
-
-    With ``slopes`` (the scores d/dtheta log p(x_i | theta) at theta_star), a short tangent
-    of that slope is drawn through each curve at theta_star. ``symbol`` is the parameter's
-    LaTeX name, used in the axis labels and legend."""
-    theta_grid = np.asarray(theta_grid, dtype=float)
-    curves = np.atleast_2d(np.asarray(curves, dtype=float))
-    if curves.shape[1] != theta_grid.size:
-        raise ValueError(f"curves must have one column per grid point ({theta_grid.size}), "
-                         f"got shape {curves.shape}")
-    for curve in curves:
-        ax.plot(theta_grid, curve, color=color, alpha=0.45, linewidth=1.2)
-    ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=rf"${symbol}^\star$")
-    if slopes is not None:
-        slopes = np.asarray(slopes, dtype=float)
-        if slopes.shape != (curves.shape[0],):
-            raise ValueError(f"give one slope per curve ({curves.shape[0]}), got {slopes.shape}")
-        offsets = np.array([-tangent_halfwidth, tangent_halfwidth])
-        for curve, slope in zip(curves, slopes, strict=True):
-            height = np.interp(theta_star, theta_grid, curve)
-            ax.plot(theta_star + offsets, height + slope * offsets, color=PALETTE["red"],
-                    linewidth=1.6)
-        ax.plot([], [], color=PALETTE["red"], label=rf"slope $s({symbol}^\star)$")
-    ax.set_xlabel(rf"${symbol}$")
-    ax.set_ylabel(rf"$\log p(x_i \mid {symbol})$")
-    return ax
-
-
 def plot_score_histogram(ax: Axes, scores: np.ndarray,
                          density: Callable[[np.ndarray], np.ndarray] | None = None, *,
                          bins: int = 50, color: str = PALETTE["blue"],
@@ -194,15 +161,17 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
                       slopes: np.ndarray, *, peaks: np.ndarray | None = None,
                       labels: Sequence[str] | None = None, colors: Sequence[str] | None = None,
                       tangent_halfwidth: float = 0.5, tangent_side: str = "both",
-                      annotate_peaks: bool = False,
-                      star_label: str = r"$\theta^\star$") -> Axes:
+                      annotate_peaks: bool = False, symbol: str = r"\theta",
+                      star_label: str | None = None) -> Axes:
     """One coloured curve theta -> log p(x_i | theta) per row of ``curves``, with its tangent of
     slope ``slopes[i]`` (the score at theta_star) drawn through theta_star in the same colour.
 
     ``peaks`` (theta positions) puts a triangle at each curve's maximum; theta_star is a dashed
     line, and a black dot marks where each tangent touches its curve. ``tangent_side`` "right"
     (or "left") draws only that half of each tangent: a one-sided slope at a kink. With
-    ``annotate_peaks``, the ``labels`` are written above the peak markers instead of in a legend."""
+    ``annotate_peaks``, the ``labels`` are written above the peak markers instead of in a legend.
+    ``symbol`` is the parameter's LaTeX name (axis labels; the default star label is its star).
+    Chapter 2 draws its narrow-against-wide panels with the same routine, in one colour."""
     theta_grid = np.asarray(theta_grid, dtype=float)
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     slopes = np.asarray(slopes, dtype=float).ravel()
@@ -228,7 +197,7 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
         raise ValueError(f"tangent_side must be one of {sorted(sides)}, got {tangent_side!r}")
     offsets = tangent_halfwidth * np.array(sides[tangent_side])
     ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=star_label)
+               label=star_label if star_label is not None else rf"${symbol}^\star$")
     for i, (curve, slope) in enumerate(zip(curves, slopes, strict=True)):
         color = cycle[i % len(cycle)]
         ax.plot(theta_grid, curve, color=color, linewidth=1.4, alpha=0.8,
@@ -247,8 +216,8 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
             if annotate_peaks:
                 ax.annotate(labels[i], (peak, top), xytext=(0, 7), textcoords="offset points",
                             ha="center", va="bottom", color=color, fontsize="small")
-    ax.set_xlabel(r"parameter $\theta$")
-    ax.set_ylabel(r"log-likelihood $\log p(x_i \mid \theta)$")
+    ax.set_xlabel(rf"parameter ${symbol}$")
+    ax.set_ylabel(rf"log-likelihood $\log p(x_i \mid {symbol})$")
     return ax
 
 

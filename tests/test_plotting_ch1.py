@@ -85,3 +85,13 @@ def test_score_slopes_can_write_labels_at_the_peaks() -> None:
     with pytest.raises(ValueError, match="annotate_peaks"):
         plot_score_slopes(ax, grid, curves, 0.0, xs, annotate_peaks=True)
     plt.close(fig)
+
+
+def test_score_slopes_names_the_parameter() -> None:
+    fig, ax = new_figure()
+    grid = np.linspace(-1, 1, 21)
+    plot_score_slopes(ax, grid, -(grid[None, :] ** 2), 0.0, np.array([0.0]), symbol=r"\mu",
+                      colors=["#000000"])
+    assert ax.get_xlabel() == r"parameter $\mu$"
+    assert ax.get_legend_handles_labels()[1] == [r"$\mu^\star$"]
+    plt.close(fig)

@@ -12,35 +12,9 @@ import pytest  # noqa: E402
 
 from fisherbook.plotting import (  # noqa: E402
     new_figure,
-    plot_log_likelihood_curves,
     plot_scaled_variance,
     plot_score_histogram,
 )
-
-
-def test_log_likelihood_curves_with_tangents() -> None:
-    fig, ax = new_figure()
-    grid = np.linspace(-2, 2, 50)
-    xs = np.array([-0.5, 0.3, 1.0])
-    curves = -(xs[:, None] - grid[None, :]) ** 2 / 2
-    plot_log_likelihood_curves(ax, grid, curves, 0.0, slopes=xs)
-    # 3 curves + 3 tangents + 1 legend proxy (the vertical theta_true line is a Line2D too)
-    assert len(ax.lines) == 3 + 1 + 3 + 1
-    tangent = ax.lines[4].get_xydata()
-    slope = (tangent[1, 1] - tangent[0, 1]) / (tangent[1, 0] - tangent[0, 0])
-    assert slope == pytest.approx(xs[0])
-    assert ax.get_xlabel() == r"$\theta$"
-    plt.close(fig)
-
-
-def test_log_likelihood_curves_check_shapes() -> None:
-    fig, ax = new_figure()
-    with pytest.raises(ValueError, match="column"):
-        plot_log_likelihood_curves(ax, np.linspace(0, 1, 5), np.zeros((2, 4)), 0.5)
-    with pytest.raises(ValueError, match="slope"):
-        plot_log_likelihood_curves(ax, np.linspace(0, 1, 5), np.zeros((2, 5)), 0.5,
-                                   slopes=np.zeros(3))
-    plt.close(fig)
 
 
 def test_score_histogram_is_a_density_with_overlay() -> None:
