@@ -86,6 +86,14 @@ def ill_conditioned_design(n: int, k: int, condition: float, rng: np.random.Gene
     return X
 
 
+def _store_data(model: object, X: np.ndarray, y: np.ndarray) -> None:
+    """Set the checked design, targets and their sizes n, k on a frozen model dataclass."""
+    object.__setattr__(model, "X", X)
+    object.__setattr__(model, "y", y)
+    object.__setattr__(model, "n", X.shape[0])
+    object.__setattr__(model, "k", X.shape[1])
+
+
 @dataclass(frozen=True)
 class LogisticRegression:
     """Logistic regression: L(w) = -mean_i [y_i log p_i + (1 - y_i) log(1 - p_i)], p = sigmoid(Xw).
@@ -108,10 +116,7 @@ class LogisticRegression:
             raise ModelError("y must contain only 0 and 1")
         if not np.isfinite(self.l2) or self.l2 < 0:
             raise ModelError(f"l2 must be a finite number >= 0, got {self.l2!r}")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "y", y)
-        object.__setattr__(self, "n", X.shape[0])
-        object.__setattr__(self, "k", X.shape[1])
+        _store_data(self, X, y)
 
     @classmethod
     def simulate(cls, X: np.ndarray, w_true: Any, rng: np.random.Generator,
@@ -177,10 +182,7 @@ class LinearGaussianRegression:
             raise ModelError(f"y must be a finite vector of shape ({X.shape[0]},), got {y.shape}")
         if not np.isfinite(self.noise_sd) or self.noise_sd <= 0:
             raise ModelError(f"noise_sd must be a finite positive number, got {self.noise_sd!r}")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "y", y)
-        object.__setattr__(self, "n", X.shape[0])
-        object.__setattr__(self, "k", X.shape[1])
+        _store_data(self, X, y)
 
     @classmethod
     def simulate(cls, X: np.ndarray, w_true: Any, rng: np.random.Generator,
