@@ -7,7 +7,9 @@ import pytest
 
 from fisherbook import families
 from fisherbook.cramer_rao import (
+    batched_variance,
     cramer_rao_study,
+    fisher_estimates,
     fisher_summands,
     inverse_fisher,
     mle_by_optimisation,
@@ -123,3 +125,45 @@ def test_numerical_mle_agrees_with_closed_form() -> None:
 def test_mle_by_optimisation_checks_start_early() -> None:
     with pytest.raises(DomainError):
         mle_by_optimisation(families.exponential(), {"lam": -1.0})
+
+
+def test_fisher_estimates_share_their_draws() -> None:
+    # Bernoulli: s^2 = -H for both outcomes, so on common draws the two estimates are one number
+    both = fisher_estimates(families.bernoulli(), {"p": 0.3}, 5_000, rng=np.random.default_rng(4))
+    assert both["score"].estimate[0, 0] == pytest.approx(both["hessian"].estimate[0, 0], rel=1e-12)
+    assert both["score"].method == "score" and both["hessian"].method == "hessian"
+    normal = fisher_estimates(families.normal(), NORMAL_THETA, 50_000, rng=np.random.default_rng(5))
+    closed = families.normal().fisher_numeric(NORMAL_THETA)
+    assert all(estimate.agrees_with(closed) for estimate in normal.values())
+
+
+def test_batched_variance_of_normal_values() -> None:
+    values = np.random.default_rng(6).normal(0.0, 3.0, size=(200_000, 2))
+    result = batched_variance(values)
+    assert result.estimate.shape == (2,) and result.batches == 400
+    assert result.agrees_with(9.0) and not result.agrees_with(15.0)
+    assert result.scaled(10.0).agrees_with(90.0)
+
+
+def test_batched_variance_of_constant_values_is_zero() -> None:
+    result = batched_variance(np.full(1_000, 2.5))
+    assert result.estimate == 0.0 and result.agrees_with(0.0) and not result.agrees_with(1.0)
+
+
+def test_batched_variance_checks_its_input() -> None:
+    with pytest.raises(DomainError, match="per batch"):
+        batched_variance(np.ones(500))
+    with pytest.raises(DomainError, match="NaN"):
+        batched_variance(np.r_[np.ones(1_000), np.nan])
+    with pytest.raises(DomainError, match="positive"):
+        batched_variance(np.arange(1_000.0)).scaled(0.0)
+
+
+def test_batched_variance_interval_holds_for_skewed_values() -> None:
+    # X^2 with X ~ Exp(1): Var = E X^4 - (E X^2)^2 = 24 - 4 = 20, a right-skewed, heavy summand.
+    # Over 300 seeds |z| > 2 should happen about 4.55% of the time (binomial sd 1.2%).
+    rng = np.random.default_rng(7)
+    z = np.array([batched_variance(rng.exponential(size=20_000) ** 2).zscores(20.0)
+                  for _ in range(300)])
+    rate = np.mean(np.abs(z) > 2)
+    assert abs(rate - 0.0455) <= 5 * np.sqrt(0.0455 * 0.9545 / 300)
