@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 from .errors import DomainError
 from .family import Family, Theta
@@ -127,7 +128,34 @@ def leibniz_terms(density: sp.Expr, x: sp.Symbol, theta: sp.Symbol,
             "total": sp.simplify(interior + upper_boundary + lower_boundary)}
 
 
+#: Symbol names the package uses that LaTeX should write as Greek letters.
+_GREEK_NAMES = {"lam": r"\lambda"}
+
+
+class _BookLatexPrinter(LatexPrinter):
+    """sympy's LaTeX printer, with the trigamma and its relatives written psi_m(z), and the
+    package's symbol ``lam`` (``lam'``) written lambda (lambda')."""
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        base = expr.name.rstrip("'")
+        if base in _GREEK_NAMES:
+            return _GREEK_NAMES[base] + "'" * (len(expr.name) - len(base))
+        return super()._print_Symbol(expr, style)
+
+    def _print_polygamma(self, expr: sp.Expr, exp: str | None = None) -> str:
+        order, argument = expr.args
+        text = rf"\psi_{{{self._print(order)}}}\left({self._print(argument)}\right)"
+        return rf"{text}^{{{exp}}}" if exp is not None else text
+
+
+def book_latex(expr: sp.Basic) -> str:
+    """LaTeX for a sympy result as a reader writes it: psi_1(alpha), not polygamma(1, alpha);
+    lambda, not lam."""
+    return _BookLatexPrinter().doprint(expr)
+
+
 __all__ = [
+    "book_latex",
     "expected_log_likelihood",
     "leibniz_terms",
     "log_likelihood_curves",

@@ -120,7 +120,7 @@ def plot_score_histogram(ax: Axes, scores: np.ndarray,
         grid = np.linspace(low, high, 400)
         ax.plot(grid, density(grid), color=PALETTE["black"], linewidth=1.8, label=density_label)
     ax.axvline(0.0, color=PALETTE["black"], linestyle=":", linewidth=1.0)
-    ax.set_xlabel(rf"score $s({symbol}^\star)$")
+    ax.set_xlabel(rf"score $s({symbol}^{{{STAR}}})$")
     ax.set_ylabel("density")
     return ax
 
@@ -153,8 +153,52 @@ def plot_scaled_variance(ax: Axes, sizes: Sequence[int], values: np.ndarray,
     return ax
 
 
+def plot_qq(ax: Axes, values: np.ndarray, *, color: str = PALETTE["blue"], label: str = "simulated",
+            exact_quantile: Callable[[np.ndarray], np.ndarray] | None = None,
+            diagonal: bool = True, points: int = 41, span: float = 3.2) -> Axes:
+    """Normal QQ plot: sample quantiles of ``values`` (dots) against N(0, 1) quantiles, at
+    probabilities Phi(z) for ``points`` z evenly spaced in [-span, span]; ``exact_quantile``
+    (q -> quantile of the exact law) is drawn as a thin line, ``diagonal`` the line y = x."""
+    from scipy import stats  # local: only this helper needs scipy
+
+    values = np.asarray(values, dtype=float).ravel()
+    if values.size < 10 or not np.all(np.isfinite(values)):
+        raise ValueError("values must be at least 10 finite numbers")
+    normal = np.linspace(-span, span, points)
+    probabilities = stats.norm.cdf(normal)
+    ax.plot(normal, np.quantile(values, probabilities), "o", color=color, markersize=4,
+            label=label)
+    if exact_quantile is not None:
+        fine = np.linspace(-span, span, 200)
+        ax.plot(fine, exact_quantile(stats.norm.cdf(fine)), color=color, linewidth=1.0)
+    if diagonal:
+        ax.plot([-span, span], [-span, span], color=PALETTE["black"], linewidth=1.0,
+                linestyle="--", label=r"$\mathcal{N}(0, 1)$ limit")
+    ax.set_xlabel(r"quantiles of $\mathcal{N}(0, 1)$")
+    ax.set_ylabel("sample quantiles")
+    return ax
+
+
 # ------------------------------------------------------------------ chapter 1: the score
+#: The star of theta* in figure text: mathtext's \\star is drawn so small that it reads as a dot
+#: (theta-dot) at figure sizes, so figures use an asterisk.
+STAR = "*"
+
 _TANGENT_OUTLINE = [patheffects.Stroke(linewidth=4.2, foreground="black"), patheffects.Normal()]
+
+
+def _label_levels(peaks: np.ndarray, grid: np.ndarray, min_gap: float = 0.06) -> np.ndarray:
+    """Rows (0, 1, 2) for labels written above peaks: a label closer than ``min_gap`` of the grid
+    span to a label in the same row moves up a row, so neighbouring labels do not collide."""
+    span = float(grid.max() - grid.min())
+    levels = np.zeros(peaks.size, dtype=int)
+    last: dict[int, float] = {}
+    for i in np.argsort(peaks):
+        level = 0
+        while level in last and abs(peaks[i] - last[level]) < min_gap * span and level < 2:
+            level += 1
+        levels[i], last[level] = level, peaks[i]
+    return levels
 
 
 def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, theta_star: float,
@@ -197,7 +241,9 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
         raise ValueError(f"tangent_side must be one of {sorted(sides)}, got {tangent_side!r}")
     offsets = tangent_halfwidth * np.array(sides[tangent_side])
     ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=star_label if star_label is not None else rf"${symbol}^\star$")
+               label=star_label if star_label is not None else rf"${symbol}^{{{STAR}}}$")
+    levels = _label_levels(np.asarray(peaks, dtype=float).ravel(), theta_grid) \
+        if annotate_peaks else None
     for i, (curve, slope) in enumerate(zip(curves, slopes, strict=True)):
         color = cycle[i % len(cycle)]
         ax.plot(theta_grid, curve, color=color, linewidth=1.4, alpha=0.8,
@@ -214,7 +260,8 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
             ax.plot([peak], [top], marker="^", markersize=7,
                     color=color, markeredgecolor=PALETTE["black"], markeredgewidth=0.6)
             if annotate_peaks:
-                ax.annotate(labels[i], (peak, top), xytext=(0, 7), textcoords="offset points",
+                ax.annotate(labels[i], (peak, top), xytext=(0, 7 + 11 * levels[i]),
+                            textcoords="offset points",
                             ha="center", va="bottom", color=color, fontsize="small")
     ax.set_xlabel(rf"parameter ${symbol}$")
     ax.set_ylabel(rf"log-likelihood $\log p(x_i \mid {symbol})$")

@@ -109,3 +109,25 @@ def test_expected_log_likelihood_of_a_discrete_family_is_flat_at_theta_star() ->
     values = expected_log_likelihood(family, {"lam": 3.0}, [3.0 - h, 3.0, 3.0 + h])
     assert (values[2] - values[0]) / (2 * h) == pytest.approx(0.0, abs=1e-6)
     assert values[1] > values[0] and values[1] > values[2]
+
+
+def test_book_latex_writes_the_trigamma_as_psi_one() -> None:
+    import sympy as sp
+
+    from fisherbook.examples import book_latex
+
+    alpha = sp.Symbol("alpha", positive=True)
+    assert book_latex(sp.polygamma(1, alpha)) == r"\psi_{1}\left(\alpha\right)"
+    assert book_latex(sp.polygamma(1, alpha) ** 2) == r"\psi_{1}\left(\alpha\right)^{2}"
+    matrix = sp.Matrix([[sp.polygamma(1, alpha), -1 / alpha]])
+    assert "polygamma" not in book_latex(matrix) and r"\frac{1}{\alpha}" in book_latex(matrix)
+
+
+def test_book_latex_writes_lam_as_lambda() -> None:
+    import sympy as sp
+
+    from fisherbook.examples import book_latex
+
+    lam, lam_other = sp.Symbol("lam", positive=True), sp.Symbol("lam'", positive=True)
+    assert book_latex(lam_other / lam - 1) == r"-1 + \frac{\lambda'}{\lambda}"
+    assert book_latex(sp.Symbol("lamb")) == "lamb"

@@ -81,7 +81,7 @@ def test_score_slopes_can_write_labels_at_the_peaks() -> None:
                       annotate_peaks=True)
     assert [t.get_text() for t in ax.texts] == ["$x_1$", "$x_2$"]
     handles, legend_labels = ax.get_legend_handles_labels()
-    assert legend_labels == [r"$\theta^\star$"]
+    assert legend_labels == [r"$\theta^{*}$"]
     with pytest.raises(ValueError, match="annotate_peaks"):
         plot_score_slopes(ax, grid, curves, 0.0, xs, annotate_peaks=True)
     plt.close(fig)
@@ -93,5 +93,18 @@ def test_score_slopes_names_the_parameter() -> None:
     plot_score_slopes(ax, grid, -(grid[None, :] ** 2), 0.0, np.array([0.0]), symbol=r"\mu",
                       colors=["#000000"])
     assert ax.get_xlabel() == r"parameter $\mu$"
-    assert ax.get_legend_handles_labels()[1] == [r"$\mu^\star$"]
+    assert ax.get_legend_handles_labels()[1] == [r"$\mu^{*}$"]
+    plt.close(fig)
+
+
+def test_score_slopes_stacks_labels_of_close_peaks() -> None:
+    fig, ax = new_figure()
+    grid = np.linspace(-2.0, 2.0, 81)
+    xs = np.array([-1.5, 0.0, 0.1, 0.15, 1.5])
+    curves = -(xs[:, None] - grid[None, :]) ** 2 / 2
+    plot_score_slopes(ax, grid, curves, 0.0, xs, peaks=xs,
+                      labels=[f"$x_{i}$" for i in range(5)], annotate_peaks=True)
+    heights = [text.xyann[1] for text in ax.texts]
+    assert heights[0] == heights[4] == 7          # far apart: first row
+    assert len({heights[1], heights[2], heights[3]}) == 3   # close: three rows
     plt.close(fig)

@@ -9,9 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from fisherbook.plotting import (  # noqa: E402
     new_figure,
+    plot_qq,
     plot_scaled_variance,
     plot_score_histogram,
 )
@@ -53,4 +55,18 @@ def test_scaled_variance_without_bound_line() -> None:
     fig, ax = new_figure()
     plot_scaled_variance(ax, [10, 100], np.ones(2), np.zeros(2), None, label="second estimator")
     assert ax.get_legend_handles_labels()[1] == ["second estimator"]
+    plt.close(fig)
+
+
+def test_qq_plot_of_normal_values_lies_on_the_diagonal() -> None:
+    fig, ax = new_figure()
+    values = np.random.default_rng(0).normal(size=50_000)
+    plot_qq(ax, values, exact_quantile=stats.norm.ppf)
+    dots, exact, diagonal = ax.lines
+    x, y = dots.get_xydata().T
+    assert len(x) == 41 and np.max(np.abs(y - x)) < 0.15
+    np.testing.assert_allclose(exact.get_ydata(), exact.get_xdata(), atol=1e-9)
+    assert diagonal.get_label() == r"$\mathcal{N}(0, 1)$ limit"
+    with pytest.raises(ValueError, match="finite"):
+        plot_qq(ax, np.r_[np.zeros(20), np.nan])
     plt.close(fig)
