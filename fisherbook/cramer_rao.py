@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from .errors import DerivationError, DomainError, SingularFisherError
 from .estimators import ROUNDING_FLOOR, FisherEstimate, MeanEstimate, mc_mean
