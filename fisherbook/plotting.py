@@ -120,7 +120,7 @@ def plot_score_histogram(ax: Axes, scores: np.ndarray,
         grid = np.linspace(low, high, 400)
         ax.plot(grid, density(grid), color=PALETTE["black"], linewidth=1.8, label=density_label)
     ax.axvline(0.0, color=PALETTE["black"], linestyle=":", linewidth=1.0)
-    ax.set_xlabel(rf"score $s({symbol}^{{{STAR}}})$")
+    ax.set_xlabel(rf"score $s({symbol}^{{{_STAR}}})$")
     ax.set_ylabel("density")
     return ax
 
@@ -180,9 +180,9 @@ def plot_qq(ax: Axes, values: np.ndarray, *, color: str = PALETTE["blue"], label
 
 
 # ------------------------------------------------------------------ chapter 1: the score
-#: The star of theta* in figure text: mathtext's \\star is drawn so small that it reads as a dot
-#: (theta-dot) at figure sizes, so figures use an asterisk.
-STAR = "*"
+# The star of theta* in figure text: mathtext's \star is drawn so small that it reads as a dot
+# (theta-dot) at figure sizes, so figures use an asterisk.
+_STAR = "*"
 
 _TANGENT_OUTLINE = [patheffects.Stroke(linewidth=4.2, foreground="black"), patheffects.Normal()]
 
@@ -241,7 +241,7 @@ def plot_score_slopes(ax: Axes, theta_grid: np.ndarray, curves: np.ndarray, thet
         raise ValueError(f"tangent_side must be one of {sorted(sides)}, got {tangent_side!r}")
     offsets = tangent_halfwidth * np.array(sides[tangent_side])
     ax.axvline(theta_star, color=PALETTE["black"], linestyle="--", linewidth=1.0,
-               label=star_label if star_label is not None else rf"${symbol}^{{{STAR}}}$")
+               label=star_label if star_label is not None else rf"${symbol}^{{{_STAR}}}$")
     levels = _label_levels(np.asarray(peaks, dtype=float).ravel(), theta_grid) \
         if annotate_peaks else None
     for i, (curve, slope) in enumerate(zip(curves, slopes, strict=True)):
