@@ -44,7 +44,6 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
 CHAPTERS = ["01_score", "02_fisher", "03_kl", "04_natural_gradient"]
-REPOSITORY = "fisherbook/fisherbook"
 # An inline $...$ with a TeX command inside that MyST did not turn into math.
 RAW_INLINE_TEX = re.compile(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
 # A TeX command in the prose outside any math, e.g. a {ref} to a heading with math in it shows
@@ -178,8 +177,25 @@ def test_toc_pages_are_all_built() -> None:
     assert expected <= names, f"pages missing from the build: {sorted(expected - names)}"
 
 
+def repository_url() -> str | None:
+    """The repository address of _config.yml (``repository.url``), or None while it is unset."""
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return (config.get("repository") or {}).get("url") or None
+
+
+# Addresses that were once typed into the book without existing; none may come back.
+INVENTED_ADDRESSES = re.compile(r"fisherbook\.example\b|github\.com/fisherbook|hub\.fisherbook")
+# Links that need a repository: launch services, repository and issue buttons, clone commands.
+REPOSITORY_LINKS = re.compile(
+    r"mybinder\.org|colab\.research\.google\.com|/hub/user-redirect|github\.com/|gitlab\.com/"
+    r"|bitbucket\.org/|git clone")
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_has_download_and_launch_buttons(chapter: str) -> None:
+def test_chapter_has_a_download_button_and_launch_buttons_only_with_a_repository(
+        chapter: str) -> None:
     require_site()
     page = SITE_DIR / "book" / f"{chapter}.html"
     assert page.is_file(), f"{chapter} was not built"
@@ -187,15 +203,30 @@ def test_chapter_has_download_and_launch_buttons(chapter: str) -> None:
     downloads = [u for u in urls if u.endswith(f"_sources/book/{chapter}.ipynb")]
     assert downloads, f"{chapter}: no .ipynb download link"
     assert (page.parent / downloads[0]).resolve().is_file()
-    wanted = {
-        "Binder": f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=",
-        "Colab": f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/book/{chapter}.ipynb",
-        "JupyterHub": "/hub/user-redirect/git-pull?repo=https",
-        "repository": f"https://github.com/{REPOSITORY}",
-        "issues": f"https://github.com/{REPOSITORY}/issues/new?title=Issue%20on%20page%20",
-    }
-    for button, prefix in wanted.items():
-        assert any(prefix in u for u in urls), f"{chapter}: no {button} button ({prefix}...)"
+    repository = repository_url()
+    if repository is None:
+        linked = [u for u in urls if REPOSITORY_LINKS.search(u)]
+        assert not linked, f"{chapter}: links that need a repository, yet none is set: {linked}"
+    else:
+        assert any(u.startswith(repository) for u in urls), f"{chapter}: no repository button"
+
+
+def test_no_invented_addresses_anywhere() -> None:
+    """No page, source or configuration names an address that does not exist; while
+    ``repository.url`` is unset, no page links to a repository, a launch service or a clone."""
+    require_site()
+    sources = [REPO_ROOT / "_config.yml", REPO_ROOT / "README.md",
+               *sorted((REPO_ROOT / "book").glob("*.md")),
+               *sorted((REPO_ROOT / "book").glob("*.ipynb"))]
+    built = [p for p in SITE_DIR.rglob("*") if p.suffix in {".html", ".js", ".txt", ".ipynb"}
+             and "_static" not in p.relative_to(SITE_DIR).parts]
+    invented = [f"{p}: {m.group(0)}" for p in [*sources, *built]
+                for m in INVENTED_ADDRESSES.finditer(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not invented, "invented addresses:\n" + "\n".join(invented[:20])
+    if repository_url() is None:
+        linked = [f"{page_id(page)}: {url}" for page in all_html_pages()
+                  for _, url in parse_page(page).refs if REPOSITORY_LINKS.search(url)]
+        assert not linked, "links that need a repository, yet none is set:\n" + "\n".join(linked)
 
 
 def test_no_page_refers_to_another_host_for_scripts_styles_or_images() -> None:
@@ -211,15 +242,24 @@ def test_no_page_refers_to_another_host_for_scripts_styles_or_images() -> None:
     assert not remote, "resources on another host:\n" + "\n".join(remote)
 
 
-def test_every_mathjax_macro_is_on_the_notation_page() -> None:
-    """The macros in _config.yml are the book's vocabulary: each one is explained to authors."""
+def test_every_mathjax_macro_is_documented_for_authors() -> None:
+    """The macros in _config.yml are the book's vocabulary: each one, with its expansion, is in
+    the authors' table of README.md (readers see the symbols on the notation page, not macros)."""
     import yaml
 
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
     macros = config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    heading = "## Writing for the book: the MathJax macros"
+    assert heading in readme, f"README.md has no section {heading!r}"
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `\\")]
+    missing = [name for name in macros
+               if not any(f"`\\{name}`" in row and f"`{body}`" in row
+                          for row in rows for body in [macros[name]])]
+    assert not missing, f"macros not in README.md's table with their expansion: {missing}"
     notation = (REPO_ROOT / "book" / "notation.md").read_text(encoding="utf-8")
-    missing = [name for name in macros if f"`\\{name}`" not in notation]
-    assert not missing, f"macros not explained in book/notation.md: {missing}"
+    assert "mathjax3_config" not in notation, "the notation page is for readers, not authors"
     assert config["sphinx"]["config"]["mathjax_path"].startswith("mathjax/"), "MathJax not local"
     assert (REPO_ROOT / "book" / "_static" / config["sphinx"]["config"]["mathjax_path"]).is_file()
 
