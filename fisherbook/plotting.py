@@ -26,11 +26,11 @@ PALETTE: dict[str, str] = {
     "black": "#000000",
 }
 
-#: The colour cycle: the Okabe–Ito colours that read well as thin lines on white (yellow left out).
+#: The colour cycle, the Okabe–Ito colours that read well as thin lines on white (yellow left out).
 CYCLE: list[str] = [PALETTE[name] for name in ("blue", "orange", "green", "red", "purple", "sky",
                                                "black")]
 
-#: Dots per inch of every figure, on the page and in files: 200 keeps lines and text sharp on
+#: Dots per inch of every figure, on the page and in files. 200 keeps lines and text sharp on
 #: high-density (2x) screens, where the browser scales each image down to the text width.
 DPI = 200
 
@@ -340,8 +340,9 @@ def plot_relative_error_with_residual(ax: Axes, residual_ax: Axes, deltas: np.nd
                                       kl_values: np.ndarray, quadratic: np.ndarray,
                                       cubic_ratio: float, *, color: str = PALETTE["blue"]
                                       ) -> np.ndarray:
-    """Top: r = |KL - q| / KL against delta (log-log) with the prediction |c3/c2| delta; bottom:
-    the residual |(KL - q) / KL - (c3/c2) delta|, what the cubic term leaves, with slope 2.
+    """Top: r = abs(KL - q) / KL against delta (log-log) with the prediction abs(c3/c2) delta;
+    bottom: the residual abs((KL - q) / KL - (c3/c2) delta), what the cubic term leaves, with a
+    reference line of slope 2.
 
     ``quadratic`` is q = 1/2 F delta^2 and ``cubic_ratio`` the signed c3/c2. Returns the residual."""
     deltas = np.asarray(deltas, dtype=float)
