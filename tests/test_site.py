@@ -5,7 +5,9 @@ Every page of the book is opened from a local HTTP server on 127.0.0.1 in headle
 aborted and recorded. On each page the test asserts that MathJax typeset all the math with its
 own fonts, that every image loaded, that the console stayed free of errors, and that no request
 tried to leave the machine. A second group of tests walks every internal link and anchor of the
-built HTML, and checks the launch and download buttons of the chapters.
+built HTML, checks the download buttons of the chapters, that no page names an invented address
+or (while ``repository.url`` is unset in ``_config.yml``) links to a repository, and that the
+display equations of the pages checked so far fit a 400 px phone screen.
 
 The site is looked for in ``$FISHERBOOK_SITE`` or ``_build/html`` (the default output of
 ``jupyter-book build .``). Where the site, Chromium or playwright is missing the tests skip with
