@@ -11,10 +11,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from fisherbook.plotting import (  # noqa: E402
+    CYCLE,
+    PALETTE,
     new_figure,
     plot_kl_with_quadratic,
     plot_loglog_with_slope,
     plot_overlap,
+    plot_relative_error_with_residual,
 )
 
 
@@ -75,4 +78,33 @@ def test_loglog_reference_line_has_the_slope() -> None:
         plot_loglog_with_slope(ax, deltas, 0 * deltas, slope=1, label="zero")
     with pytest.raises(ValueError, match="prediction"):
         plot_loglog_with_slope(ax, deltas, deltas, slope=1, label="x", prediction=deltas[:3])
+    plt.close(fig)
+
+
+def test_relative_error_with_residual_isolates_the_next_order() -> None:
+    fig, (ax, residual_ax) = new_figure(1, 2)
+    deltas = np.geomspace(1e-3, 1e-1, 30)
+    quadratic = deltas**2 / 2
+    kl = quadratic + deltas**3 / 10 + deltas**4 / 7  # c2 = 1/2, c3 = 1/10, c4 = 1/7
+    residual = plot_relative_error_with_residual(ax, residual_ax, deltas, kl, quadratic, 0.2)
+    signed = (kl - quadratic) / kl
+    np.testing.assert_allclose(residual, np.abs(signed - 0.2 * deltas))
+    # the residual is what the cubic term leaves: order delta^2, coefficient c4/c2 - (c3/c2)^2
+    np.testing.assert_allclose(residual[:5] / deltas[:5] ** 2, 2 / 7 - 0.04, rtol=0.02)
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), 0.2 * deltas)  # the prediction
+    assert residual_ax.get_yscale() == "log" and residual_ax.get_ylabel() == "residual"
+    with pytest.raises(ValueError, match="cubic_ratio"):
+        plot_relative_error_with_residual(ax, residual_ax, deltas, kl, quadratic, 0.0)
+    with pytest.raises(ValueError, match="one length"):
+        plot_relative_error_with_residual(ax, residual_ax, deltas, kl[:-1], quadratic, 0.2)
+    plt.close(fig)
+
+
+def test_shared_style_is_sharp_and_colour_blind_safe() -> None:
+    fig, _ = new_figure()
+    assert fig.dpi >= 150 and matplotlib.rcParams["savefig.dpi"] >= 150
+    cycle = [c.lower() for c in matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]]
+    assert cycle == [c.lower() for c in CYCLE] and len(set(cycle)) == len(cycle)
+    assert set(cycle) <= {c.lower() for c in PALETTE.values()}  # Okabe-Ito colours only
+    assert PALETTE["yellow"].lower() not in cycle  # too faint on white for a line
     plt.close(fig)

@@ -5,7 +5,9 @@ Every page of the book is opened from a local HTTP server on 127.0.0.1 in headle
 aborted and recorded. On each page the test asserts that MathJax typeset all the math with its
 own fonts, that every image loaded, that the console stayed free of errors, and that no request
 tried to leave the machine. A second group of tests walks every internal link and anchor of the
-built HTML, and checks the launch and download buttons of the chapters.
+built HTML, checks the download buttons of the chapters, that no page names an invented address
+or (while ``repository.url`` is unset in ``_config.yml``) links to a repository, and that the
+display equations of the pages checked so far fit a 400 px phone screen.
 
 The site is looked for in ``$FISHERBOOK_SITE`` or ``_build/html`` (the default output of
 ``jupyter-book build .``). Where the site, Chromium or playwright is missing the tests skip with
@@ -44,7 +46,6 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
 CHAPTERS = ["01_score", "02_fisher", "03_kl", "04_natural_gradient"]
-REPOSITORY = "fisherbook/fisherbook"
 # An inline $...$ with a TeX command inside that MyST did not turn into math.
 RAW_INLINE_TEX = re.compile(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
 # A TeX command in the prose outside any math, e.g. a {ref} to a heading with math in it shows
@@ -178,8 +179,25 @@ def test_toc_pages_are_all_built() -> None:
     assert expected <= names, f"pages missing from the build: {sorted(expected - names)}"
 
 
+def repository_url() -> str | None:
+    """The repository address of _config.yml (``repository.url``), or None while it is unset."""
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return (config.get("repository") or {}).get("url") or None
+
+
+# Addresses that were once typed into the book without existing; none may come back.
+INVENTED_ADDRESSES = re.compile(r"fisherbook\.example\b|github\.com/fisherbook|hub\.fisherbook")
+# Links that need a repository: launch services, repository and issue buttons, clone commands.
+REPOSITORY_LINKS = re.compile(
+    r"mybinder\.org|colab\.research\.google\.com|/hub/user-redirect|github\.com/|gitlab\.com/"
+    r"|bitbucket\.org/|git clone")
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_has_download_and_launch_buttons(chapter: str) -> None:
+def test_chapter_has_a_download_button_and_launch_buttons_only_with_a_repository(
+        chapter: str) -> None:
     require_site()
     page = SITE_DIR / "book" / f"{chapter}.html"
     assert page.is_file(), f"{chapter} was not built"
@@ -187,15 +205,30 @@ def test_chapter_has_download_and_launch_buttons(chapter: str) -> None:
     downloads = [u for u in urls if u.endswith(f"_sources/book/{chapter}.ipynb")]
     assert downloads, f"{chapter}: no .ipynb download link"
     assert (page.parent / downloads[0]).resolve().is_file()
-    wanted = {
-        "Binder": f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=",
-        "Colab": f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/book/{chapter}.ipynb",
-        "JupyterHub": "/hub/user-redirect/git-pull?repo=https",
-        "repository": f"https://github.com/{REPOSITORY}",
-        "issues": f"https://github.com/{REPOSITORY}/issues/new?title=Issue%20on%20page%20",
-    }
-    for button, prefix in wanted.items():
-        assert any(prefix in u for u in urls), f"{chapter}: no {button} button ({prefix}...)"
+    repository = repository_url()
+    if repository is None:
+        linked = [u for u in urls if REPOSITORY_LINKS.search(u)]
+        assert not linked, f"{chapter}: links that need a repository, yet none is set: {linked}"
+    else:
+        assert any(u.startswith(repository) for u in urls), f"{chapter}: no repository button"
+
+
+def test_no_invented_addresses_anywhere() -> None:
+    """No page, source or configuration names an address that does not exist; while
+    ``repository.url`` is unset, no page links to a repository, a launch service or a clone."""
+    require_site()
+    sources = [REPO_ROOT / "_config.yml", REPO_ROOT / "README.md",
+               *sorted((REPO_ROOT / "book").glob("*.md")),
+               *sorted((REPO_ROOT / "book").glob("*.ipynb"))]
+    built = [p for p in SITE_DIR.rglob("*") if p.suffix in {".html", ".js", ".txt", ".ipynb"}
+             and "_static" not in p.relative_to(SITE_DIR).parts]
+    invented = [f"{p}: {m.group(0)}" for p in [*sources, *built]
+                for m in INVENTED_ADDRESSES.finditer(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not invented, "invented addresses:\n" + "\n".join(invented[:20])
+    if repository_url() is None:
+        linked = [f"{page_id(page)}: {url}" for page in all_html_pages()
+                  for _, url in parse_page(page).refs if REPOSITORY_LINKS.search(url)]
+        assert not linked, "links that need a repository, yet none is set:\n" + "\n".join(linked)
 
 
 def test_no_page_refers_to_another_host_for_scripts_styles_or_images() -> None:
@@ -211,15 +244,24 @@ def test_no_page_refers_to_another_host_for_scripts_styles_or_images() -> None:
     assert not remote, "resources on another host:\n" + "\n".join(remote)
 
 
-def test_every_mathjax_macro_is_on_the_notation_page() -> None:
-    """The macros in _config.yml are the book's vocabulary: each one is explained to authors."""
+def test_every_mathjax_macro_is_documented_for_authors() -> None:
+    """The macros in _config.yml are the book's vocabulary: each one, with its expansion, is in
+    the authors' table of README.md (readers see the symbols on the notation page, not macros)."""
     import yaml
 
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
     macros = config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    heading = "## Writing for the book: the MathJax macros"
+    assert heading in readme, f"README.md has no section {heading!r}"
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `\\")]
+    missing = [name for name in macros
+               if not any(f"`\\{name}`" in row and f"`{body}`" in row
+                          for row in rows for body in [macros[name]])]
+    assert not missing, f"macros not in README.md's table with their expansion: {missing}"
     notation = (REPO_ROOT / "book" / "notation.md").read_text(encoding="utf-8")
-    missing = [name for name in macros if f"`\\{name}`" not in notation]
-    assert not missing, f"macros not explained in book/notation.md: {missing}"
+    assert "mathjax3_config" not in notation, "the notation page is for readers, not authors"
     assert config["sphinx"]["config"]["mathjax_path"].startswith("mathjax/"), "MathJax not local"
     assert (REPO_ROOT / "book" / "_static" / config["sphinx"]["config"]["mathjax_path"]).is_file()
 
@@ -418,3 +460,35 @@ def test_chapters_have_rendered_math(site_url: str, browser: object) -> None:
         finally:
             visit.close()
         assert count > 0, f"{page_id(page)}: no typeset math at all"
+
+
+# Pages whose display equations are checked to fit a phone; the other chapters are being broken
+# for 400 px as they are revised, and join this list when they fit.
+PHONE_CHECKED_PAGES = ["03_kl", "index", "notation", "errata", "bibliography"]
+
+OVERFLOWING_DISPLAY_MATH = """
+async () => {
+  if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+  await document.fonts.ready;
+  return [...document.querySelectorAll('main mjx-container[display="true"]')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${el.scrollWidth - el.clientWidth}px too wide: ${el.textContent.slice(0, 60)}`);
+}
+"""
+
+
+@pytest.mark.parametrize("name", PHONE_CHECKED_PAGES)
+def test_display_equations_fit_a_phone(name: str, site_url: str, browser: object) -> None:
+    """At 400 px (a phone) no display equation needs to scroll sideways."""
+    page = SITE_DIR / "book" / f"{name}.html"
+    if not page.is_file():
+        skip_or_fail(f"{name} was not built")
+    context = browser.new_context(viewport={"width": 400, "height": 800})  # type: ignore[attr-defined]
+    try:
+        tab = context.new_page()
+        tab.goto(f"{site_url}/{page_id(page)}", wait_until="load")
+        too_wide = tab.evaluate(OVERFLOWING_DISPLAY_MATH)
+    finally:
+        context.close()
+    assert not too_wide, f"{name}: display equations wider than a 400 px screen:\n" + "\n".join(
+        too_wide)
