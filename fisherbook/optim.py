@@ -295,7 +295,7 @@ def natural_direction(grad: np.ndarray, fisher: np.ndarray, damping: float = 0.0
     """The natural gradient ``(F + damping I)^{-1} grad``, by a linear solve.
 
     A Fisher (+ damping) that is not positive definite, or whose condition number exceeds
-    :data:`MAX_CONDITION`, raises :class:`~fisherbook.errors.SingularFisherError`.
+    ``MAX_CONDITION`` (1e12), raises :class:`~fisherbook.errors.SingularFisherError`.
     """
     g = _as_vector(grad, "grad")
     F = _check_fisher_matrix(fisher, g.size)
