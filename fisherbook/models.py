@@ -144,7 +144,8 @@ class LogisticRegression:
         return self.X.T @ (expit(self.X @ w) - self.y) / self.n + self.l2 * w
 
     def fisher(self, w: Any) -> np.ndarray:
-        """Fisher of the conditional model per observation: X^T diag(p (1 - p)) X / n."""
+        """Fisher per observation, inputs from the data and labels from the model:
+        (1/n) sum_i E_{y ~ p(y | x_i, w)}[s_i s_i^T] = X^T diag(p (1 - p)) X / n."""
         p = self.probabilities(w)
         return (self.X * (p * (1.0 - p))[:, None]).T @ self.X / self.n
 

@@ -34,6 +34,7 @@ __all__ = [
     "euclidean_step_for_radius",
     "natural_step_size_for_radius",
     "natural_step_for_radius",
+    "step_length_along",
     "constrained_step",
     "iterations_to_reach",
 ]
@@ -245,9 +246,11 @@ def natural_gradient_descent(grad: GradFn, fisher: FisherFn, theta0: Sequence[fl
     def direction(theta: np.ndarray, t: int) -> np.ndarray:
         g = _gradient(grad, theta, t)
         F = _fisher(fisher, theta, damping, t, max_condition)
+        natural = np.linalg.solve(F, g)
         if radius is not None:
-            return natural_step_for_radius(g, F, radius)
-        return -step * np.linalg.solve(F, g)
+            _check_grad_vector(g)
+            return -np.sqrt(2.0 * radius / float(g @ natural)) * natural
+        return -step * natural
 
     return _run(direction, theta0, n_steps=n_steps, loss=loss, target_loss=target_loss,
                 callback=callback, method="natural gradient descent")
@@ -272,11 +275,33 @@ def _check_fisher_matrix(F: np.ndarray, k: int) -> np.ndarray:
     return F
 
 
+def _positive_definite(fisher: np.ndarray, damping: float = 0.0) -> np.ndarray:
+    """The damped Fisher F + damping I, refused with SingularFisherError unless positive definite."""
+    k = fisher.shape[0]
+    F_damped = fisher + damping * np.eye(k)
+    if not np.allclose(F_damped, F_damped.T, rtol=1e-8,
+                       atol=1e-12 * max(1.0, np.abs(F_damped).max())):
+        raise OptimisationError("fisher must be a symmetric matrix")
+    eigenvalues = np.linalg.eigvalsh(F_damped)
+    if eigenvalues[0] <= 0 or eigenvalues[-1] / eigenvalues[0] > MAX_CONDITION:
+        raise SingularFisherError(
+            f"the Fisher (+ damping {damping}) is singular or numerically so: eigenvalues from "
+            f"{eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g} (condition limit {MAX_CONDITION:.0e}); "
+            "add damping > 0")
+    return F_damped
+
+
 def natural_direction(grad: np.ndarray, fisher: np.ndarray, damping: float = 0.0) -> np.ndarray:
-    """The natural gradient ``(F + damping I)^{-1} grad``, by a linear solve."""
+    """The natural gradient ``(F + damping I)^{-1} grad``, by a linear solve.
+
+    A Fisher (+ damping) that is not positive definite, or whose condition number exceeds
+    ``MAX_CONDITION`` (1e12), raises :class:`~fisherbook.errors.SingularFisherError`.
+    """
     g = _as_vector(grad, "grad")
     F = _check_fisher_matrix(fisher, g.size)
-    return np.linalg.solve(F + damping * np.eye(g.size), g)
+    if not np.isscalar(damping) or not np.isfinite(damping) or damping < 0:
+        raise OptimisationError(f"damping must be a finite number >= 0, got {damping!r}")
+    return np.linalg.solve(_positive_definite(F, damping), g)
 
 
 def step_size_for_radius(grad: np.ndarray, radius: float) -> float:
@@ -309,46 +334,123 @@ def natural_step_for_radius(grad: np.ndarray, fisher: np.ndarray, radius: float)
     return -natural_step_size_for_radius(g, fisher, radius) * natural_direction(g, fisher)
 
 
+def step_length_along(divergence: Callable[[np.ndarray], float], direction: np.ndarray,
+                      radius: float, *, xtol: float = 1e-13) -> float:
+    """The length r > 0 with divergence(r u) = radius, u = direction / ||direction||.
+
+    ``divergence`` must be 0 at ``d = 0`` and grow from there; a value that is not finite
+    (a step outside the parameter domain) counts as beyond the radius. The root is bracketed
+    by doubling r from ``1e-3 sqrt(radius)`` (the first sign change is taken) and then found
+    by Brent's method, so it is found whenever the divergence crosses the radius.
+    """
+    _check_positive(radius, "radius")
+    u = _as_vector(direction, "direction")
+    norm = np.linalg.norm(u)
+    if norm == 0:
+        raise OptimisationError("direction must not be the zero vector")
+    u = u / norm
+
+    def excess(r: float) -> float:
+        with np.errstate(all="ignore"):
+            value = float(divergence(r * u))
+        return value - radius if np.isfinite(value) else np.inf
+
+    low, high = 0.0, 1e-3 * np.sqrt(radius)
+    for _ in range(200):
+        if excess(high) > 0:
+            break
+        low, high = high, 2.0 * high
+    else:
+        raise OptimisationError(
+            f"the divergence never reaches {radius:g} along {u}: is it growing from 0?")
+    if np.isinf(excess(high)):  # left the domain: shrink the bracket to a finite value
+        for _ in range(200):
+            middle = 0.5 * (low + high)
+            value = excess(middle)
+            if np.isfinite(value) and value > 0:
+                high = middle
+                break
+            if np.isfinite(value):
+                low = middle
+            else:
+                high = middle
+        else:
+            raise OptimisationError(
+                f"no step along {u} reaches divergence {radius:g} inside the domain")
+    if not excess(low) < 0:
+        raise OptimisationError("the divergence is not below the radius near d = 0")
+    return float(optimize.brentq(excess, low, high, xtol=xtol * max(high, 1e-300),
+                                 rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
 def constrained_step(loss: LossFn, divergence: Callable[[np.ndarray], float],
                      theta: Sequence[float] | np.ndarray, radius: float, *,
-                     initial_step: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
-    """Numerically solve argmin_d L(theta + d) subject to divergence(d) = eps (scipy SLSQP).
+                     initial_step: np.ndarray | None = None, n_directions: int = 72,
+                     tol: float = 1e-10) -> np.ndarray:
+    """Numerically solve argmin_d L(theta + d) subject to divergence(d) = eps (no Taylor expansion).
 
-    ``divergence`` maps a step ``d`` to a number that grows quadratically from 0 at ``d = 0``,
-    e.g. ``d -> ||d||**2 / 2`` or ``d -> KL(p_theta || p_{theta + d})``. This is the exact
-    constrained problem (no Taylor expansion), used to check the closed-form steps as the radius
-    shrinks. The search runs on ``u = d / sqrt(eps)`` so that it is well scaled for any radius.
+    ``divergence`` maps a step ``d`` to a number that grows from 0 at ``d = 0``, e.g.
+    ``d -> ||d||**2 / 2`` or ``d -> KL(p_theta || p_{theta + d})``. Every step on the constraint
+    is ``r(u) u`` for a unit direction ``u``, with ``r(u)`` from :func:`step_length_along`
+    (a bracketing root-finder), so the problem becomes an unconstrained minimisation of
+    ``L(theta + r(u) u)`` over directions: for two parameters a grid of ``n_directions``
+    angles and a bounded 1-D search (angle accuracy ``tol``), for more a Nelder-Mead search
+    on the sphere started at the best of the grid of the coordinate directions (and
+    ``initial_step`` if given). It is used to check the closed-form steps as the radius shrinks.
     """
     _check_positive(radius, "radius")
     theta = _as_vector(theta, "theta")
     k = theta.size
-    scale = np.sqrt(radius)
-    if initial_step is None:
-        # a generic direction (not aligned with any axis), with 1/2 ||u||^2 = 1
-        u0 = np.linspace(1.0, 2.0, k) * (-1.0) ** np.arange(k)
-        u0 *= np.sqrt(2.0) / np.linalg.norm(u0)
-    else:
-        u0 = _as_vector(initial_step, "initial_step") / scale
     loss0 = float(loss(theta))
     if not np.isfinite(loss0):
         raise OptimisationError(f"the loss is not finite at theta = {theta}")
+    scale = np.sqrt(radius)
+
+    def step(u: np.ndarray) -> np.ndarray:
+        return step_length_along(divergence, u, radius) * u / np.linalg.norm(u)
 
     def objective(u: np.ndarray) -> float:
-        return (float(loss(theta + scale * u)) - loss0) / scale
+        with np.errstate(all="ignore"):
+            value = (float(loss(theta + step(u))) - loss0) / scale
+        return value if np.isfinite(value) else np.inf
 
-    def constraint(u: np.ndarray) -> float:
-        return float(divergence(scale * u)) / radius - 1.0
+    if k == 1:
+        candidates = [np.array([1.0]), np.array([-1.0])]
+        return step(min(candidates, key=objective))
+    if k == 2:
+        if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) \
+                or n_directions < 8:
+            raise OptimisationError(f"n_directions must be an integer >= 8, got {n_directions!r}")
+        angles = np.linspace(0.0, 2 * np.pi, n_directions, endpoint=False)
+        if initial_step is not None:
+            u0 = _as_vector(initial_step, "initial_step")
+            angles = np.append(angles, np.arctan2(u0[1], u0[0]))
 
-    result = optimize.minimize(objective, u0, method="SLSQP",
-                               constraints=[{"type": "eq", "fun": constraint}],
-                               options={"ftol": tol, "maxiter": 500})
-    d = scale * result.x
-    if not result.success or not np.all(np.isfinite(d)):
+        def along(angle: float) -> float:
+            return objective(np.array([np.cos(angle), np.sin(angle)]))
+
+        values = np.array([along(a) for a in angles])
+        if not np.any(np.isfinite(values)):
+            raise OptimisationError("the loss is not finite anywhere on the constraint")
+        best = angles[int(np.argmin(values))]
+        width = 2 * np.pi / n_directions
+        result = optimize.minimize_scalar(along, bounds=(best - width, best + width),
+                                          method="bounded", options={"xatol": tol})
+        angle = float(result.x)
+        if not result.success or min(abs(angle - best + width), abs(angle - best - width)) < 10 * tol:
+            raise OptimisationError(
+                "the constrained minimiser did not find an interior minimum over directions: "
+                "raise n_directions")
+        return step(np.array([np.cos(angle), np.sin(angle)]))
+    candidates = list(np.vstack([np.eye(k), -np.eye(k)]))
+    if initial_step is not None:
+        candidates.append(_as_vector(initial_step, "initial_step"))
+    u0 = min(candidates, key=objective)
+    result = optimize.minimize(objective, u0 / np.linalg.norm(u0), method="Nelder-Mead",
+                               options={"xatol": tol, "fatol": 1e-14, "maxiter": 4000 * k})
+    if not result.success or not np.isfinite(result.fun):
         raise OptimisationError(f"the constrained minimiser did not converge: {result.message}")
-    if abs(constraint(result.x)) > 1e-6:
-        raise OptimisationError("the constrained minimiser did not meet the constraint "
-                                f"(divergence / radius = {constraint(result.x) + 1:.6g})")
-    return d
+    return step(result.x)
 
 
 def iterations_to_reach(values: np.ndarray, threshold: float) -> int | None:

@@ -177,3 +177,22 @@ def test_models_reject_bad_input():
     with pytest.raises(ModelError, match="data"):
         FamilyNLL(families.normal(), [])
     assert issubclass(ModelError, FisherbookError)
+
+
+#: Seed of the design and labels checked against statsmodels.
+STATSMODELS_SEED = 11
+
+
+def test_logistic_loss_gradient_and_fisher_match_statsmodels():
+    """statsmodels' Logit (sums over observations) against our means: divide by n."""
+    from statsmodels.discrete.discrete_model import Logit
+
+    rng = np.random.default_rng(STATSMODELS_SEED)
+    X = ill_conditioned_design(200, 3, 10.0, rng)
+    model = LogisticRegression.simulate(X, [1.0, -0.5, 2.0], rng)
+    reference = Logit(model.y, model.X)
+    w = rng.standard_normal(3)
+    np.testing.assert_allclose(model.loss(w), -reference.loglike(w) / model.n, rtol=1e-12)
+    np.testing.assert_allclose(model.grad(w), -reference.score(w) / model.n, rtol=1e-10)
+    np.testing.assert_allclose(model.fisher(w), -reference.hessian(w) / model.n, rtol=1e-10)
+    np.testing.assert_allclose(model.minimise(), reference.fit(disp=0).params, rtol=1e-7)

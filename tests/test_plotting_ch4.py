@@ -37,3 +37,14 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
         draw_path(ax, np.zeros((3, 3)), label="x", color="k")
     plt.close(fig)
+
+
+def test_draw_path_without_markers_passes_line_style_through():
+    fig, ax = new_figure()
+    path = np.array([[0.0, 1.0], [0.5, 1.5], [1.0, 1.2]])
+    line = draw_path(ax, path, label="NGD", color="#56B4E9", marker="", ls="--", lw=6.0)
+    assert line.get_linestyle() == "--" and line.get_linewidth() == 6.0
+    assert line.get_marker() in ("", "None")
+    # start (hollow circle) and end (star) are drawn as two further lines
+    assert [ln.get_marker() for ln in ax.get_lines()[1:]] == ["o", "*"]
+    plt.close(fig)
