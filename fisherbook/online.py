@@ -26,6 +26,16 @@ import scipy.special
 
 from .errors import DomainError, FisherbookError, SingularFisherError
 
+
+class RunsDivergedError(DomainError):
+    """Some runs of an online estimator left the finite numbers (``n_diverged`` of ``n_runs``,
+    first seen after ``t`` observations)."""
+
+    def __init__(self, message: str, n_diverged: int, n_runs: int, t: int) -> None:
+        super().__init__(message)
+        self.n_diverged, self.n_runs, self.t = n_diverged, n_runs, t
+
+
 # observations per block: the draws of one block are made at once, (block, n_runs, d)
 _BLOCK = 256
 
@@ -105,6 +115,30 @@ def poisson_log_rate(log_rate: float) -> OnlineModel:
         fisher=lambda theta: np.exp(theta)[:, :, None])
 
 
+def normal_mean_log_sd(mean: float, sd: float) -> OnlineModel:
+    """N(mu, sigma^2) in (mu, log sigma): s = ((x - mu)/sigma^2, (x - mu)^2/sigma^2 - 1),
+    F = diag(1/sigma^2, 2)."""
+    mean, sd = _finite(mean, "mean"), _finite(sd, "sd")
+    if sd <= 0:
+        raise DomainError(f"sd must be positive, got {sd}")
+
+    def score(obs: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        z = (obs[:, 0] - theta[:, 0]) * np.exp(-theta[:, 1])
+        return np.column_stack([z * np.exp(-theta[:, 1]), z * z - 1.0])
+
+    def fisher(theta: np.ndarray) -> np.ndarray:
+        out = np.zeros((theta.shape[0], 2, 2))
+        out[:, 0, 0] = np.exp(-2 * theta[:, 1])
+        out[:, 1, 1] = 2.0
+        return out
+
+    return OnlineModel(
+        name="normal (mean, log sd)", param_names=("mu", "log_sd"),
+        theta_star=np.array([mean, np.log(sd)]),
+        sample=lambda rng, shape: rng.normal(mean, sd, size=shape + (1,)),
+        score=score, fisher=fisher)
+
+
 def trigamma(a: np.ndarray) -> np.ndarray:
     """psi'(a) for a > 0: psi'(a) = sum_{j<6} 1/(a+j)^2 + psi'(a+6), the last by its asymptotic
     series (error below 1e-11; ten times faster than scipy.special.polygamma, which tests compare)."""
@@ -163,8 +197,10 @@ def logistic_regression(weights: Sequence[float], inputs: np.ndarray) -> OnlineM
 
     def sample(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         rows = rng.integers(0, inputs.shape[0], size=shape)
-        y = (rng.random(shape) < p_rows[rows]).astype(float)
-        return np.concatenate([inputs[rows], y[..., None]], axis=-1)
+        out = np.empty(shape + (k + 1,))
+        out[..., :k] = inputs[rows]
+        out[..., k] = rng.random(shape) < p_rows[rows]
+        return out
 
     def score(obs: np.ndarray, theta: np.ndarray) -> np.ndarray:
         x, y = obs[:, :k], obs[:, k]
@@ -239,9 +275,10 @@ def _simulate(model: OnlineModel, theta: np.ndarray, times: np.ndarray,
                     next_record += 1
         if not np.all(np.isfinite(theta)):
             bad = int(np.sum(~np.all(np.isfinite(theta), axis=1)))
-            raise DomainError(f"{name}: {bad} of {n_runs} runs left the finite numbers by "
-                              f"t = {t}; the first steps are too large for this start "
-                              f"(try a clock offset, damping or a warm start)")
+            raise RunsDivergedError(f"{name}: {bad} of {n_runs} runs left the finite numbers by "
+                                    f"t = {t}; the first steps are too large for this start "
+                                    f"(try a clock offset, damping or a warm start)",
+                                    bad, n_runs, t)
     return OnlineRun(name, times, recorded)
 
 

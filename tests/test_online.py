@@ -18,7 +18,8 @@ DESIGN = np.array([[1.0, a, b] for a in (-1.0, 0.0, 1.0) for b in (-1.0, 0.0, 1.
 
 def models() -> list[ol.OnlineModel]:
     return [ol.gaussian_mean(0.5, 2.0), ol.bernoulli_log_odds(1.0), ol.poisson_log_rate(1.2),
-            ol.gamma_log_shape_rate(1.5, 2.0), ol.logistic_regression([0.5, 1.0, -1.0], DESIGN)]
+            ol.gamma_log_shape_rate(1.5, 2.0), ol.normal_mean_log_sd(-1.0, 2.0),
+            ol.logistic_regression([0.5, 1.0, -1.0], DESIGN)]
 
 
 def fisher_by_chain_rule(family, theta_of_eta, jacobian, eta) -> np.ndarray:
@@ -44,6 +45,13 @@ def test_gamma_log_fisher_matches_the_sympy_engine(shape: float, rate: float) ->
     jacobian = np.diag([shape, rate])  # d(alpha, beta) / d(log alpha, log beta)
     expected = fisher_by_chain_rule(families.gamma(), lambda e: [shape, rate], jacobian, None)
     assert np.allclose(ol.gamma_log_shape_rate(shape, rate).fisher_star(), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("mean", "sd"), [(0.0, 0.3), (2.0, 4.0)])
+def test_normal_log_sd_fisher_matches_the_sympy_engine(mean: float, sd: float) -> None:
+    jacobian = np.diag([1.0, sd])  # d(mu, sigma) / d(mu, log sigma)
+    expected = fisher_by_chain_rule(families.normal(), lambda e: [mean, sd], jacobian, None)
+    assert np.allclose(ol.normal_mean_log_sd(mean, sd).fisher_star(), expected, rtol=1e-10)
 
 
 def test_logistic_fisher_matches_statsmodels_information() -> None:
