@@ -404,7 +404,8 @@ class EfficiencyRatio:
 
 
 def efficiency_ratio(run: OnlineRun, model: OnlineModel) -> EfficiencyRatio:
-    """Measured t MSE(t) / tr F^{-1}, MSE = mean over runs of |theta_t - theta*|^2."""
+    """Measured ``t MSE(t) / tr F^{-1}``, where MSE is the mean over runs of
+    ``|theta_t - theta*|^2``."""
     scaled = (run.times[:, None] * np.sum(run.errors(model) ** 2, axis=2)
               / np.trace(model.bound()))
     n_runs = scaled.shape[1]
