@@ -284,8 +284,8 @@ def _simulate(model: OnlineModel, theta: np.ndarray, times: np.ndarray,
 
 def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """matrix[r]^{-1} vector[r] for each run r, by Gaussian elimination vectorised over the runs
-    (the matrices are positive definite, so no pivoting; for small k far faster than a batched
-    LAPACK call, which pays a fixed cost per matrix)."""
+    (the matrices are positive definite, so no pivoting; for k = 3 and 1000 runs about twice as
+    fast as numpy.linalg.solve on the stack, which pays a fixed cost per matrix)."""
     if vector.shape[1] == 1:
         return vector / matrix[:, :, 0]
     a, b = matrix.copy(), vector.copy()

@@ -186,8 +186,10 @@ def test_scaled_covariance_eigenvalues_are_relative_to_the_bound() -> None:
 
 def test_a_diverging_start_raises_a_clear_error() -> None:
     model = ol.bernoulli_log_odds(1.0)
-    with pytest.raises(DomainError, match="runs left the finite numbers"):
+    with pytest.raises(ol.RunsDivergedError, match="runs left the finite numbers") as caught:
         ol.online_natural_gradient(model, [3.0], 200, [1000], np.random.default_rng(SEED))
+    assert isinstance(caught.value, DomainError)
+    assert 0 < caught.value.n_diverged <= caught.value.n_runs == 200 and caught.value.t <= 1000
 
 
 def test_bad_input_is_rejected() -> None:
