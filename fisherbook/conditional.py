@@ -42,6 +42,7 @@ __all__ = [
     "FisherScoringFit",
     "fit_fisher_scoring",
     "sandwich_covariance",
+    "separating_direction",
     "bernoulli_logit",
     "bernoulli_probability",
     "poisson_log",
@@ -67,6 +68,8 @@ CLOGLOG = 1 - sp.exp(-sp.exp(ETA))
 
 #: An eigenvalue of the Fisher below this fraction of the largest counts as zero (singular).
 SINGULAR_RTOL = 1e-12
+#: How often a Fisher-scoring step may be halved before the fit gives up.
+MAX_HALVINGS = 200
 #: A discrete model whose every label has probability above 1 - this is taken as separated.
 SEPARATION_TOL = 1e-8
 
@@ -503,7 +506,7 @@ class FisherScoringFit:
     newton_decrement: float
 
 
-def fit_fisher_scoring(model: ConditionalModel, theta0: Any | None = None, *, tol: float = 1e-12,
+def fit_fisher_scoring(model: ConditionalModel, theta0: Any | None = None, *, tol: float = 1e-18,
                        max_iterations: int = 100, damping: float = 0.0) -> FisherScoringFit:
     """Maximise the log-likelihood by Fisher scoring: theta += (F + damping I)^{-1} grad.
 
@@ -531,7 +534,7 @@ def fit_fisher_scoring(model: ConditionalModel, theta0: Any | None = None, *, to
         gradient = model.gradient_sum(theta) - damping * theta
         step = _solve(model.fisher_sum(theta) + eye, gradient)
         decrement = float(gradient @ step) / 2
-        for _halving in range(40):
+        for _halving in range(MAX_HALVINGS):
             try:
                 new_value = objective(theta + step)
             except DomainError:
@@ -539,6 +542,10 @@ def fit_fisher_scoring(model: ConditionalModel, theta0: Any | None = None, *, to
             if new_value >= value - 1e-12 * abs(value):
                 break
             step = step / 2
+        else:
+            raise ConvergenceError(f"Fisher scoring step {iteration}: no step along the natural "
+                                   f"gradient, halved {MAX_HALVINGS} times, keeps the "
+                                   "log-likelihood finite and from falling")
         theta, value = theta + step, new_value
         if model.output.family.discrete and damping == 0:
             if np.all(model.log_likelihoods(theta) > np.log1p(-SEPARATION_TOL)):
@@ -553,10 +560,33 @@ def fit_fisher_scoring(model: ConditionalModel, theta0: Any | None = None, *, to
             return FisherScoringFit(theta, fisher, np.sqrt(np.diag(covariance)),
                                     model.log_likelihood_sum(theta),
                                     iteration, decrement)
+    binary = model.output.lower == 0 and model.output.upper == 1 and model.output.family.discrete
+    if binary and isinstance(model.predictor, LinearPredictor) and model.predictor.n_outputs == 1:
+        direction = separating_direction(model.X, model.y)
+        if direction is not None:
+            raise SeparationError(
+                f"(quasi-)separation: after {max_iterations} Fisher-scoring steps the coefficients "
+                "still grow; the labels are separated by the direction theta = "
+                f"{np.array2string(direction, precision=3)} (sign(2y - 1) x . theta >= 0 for every "
+                "observation), so the maximum likelihood estimate does not exist. Remove the "
+                "separating covariate, or pass damping > 0 (an L2 penalty)")
     raise ConvergenceError(
         f"Fisher scoring did not converge in {max_iterations} iterations (last predicted gain "
-        f"{decrement:.3g} > tol {tol:g}); for a binary model this often means quasi-separation "
-        "(some coefficients diverge): check the data or pass damping > 0")
+        f"{decrement:.3g} > tol {tol:g}); raise max_iterations, or pass damping > 0")
+
+
+def separating_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """A direction d with (2 y_i - 1) x_i . d >= 0 for all i and > 0 for some (so the binary MLE
+    does not exist; Konis 2007), found by a linear program, or None when there is none."""
+    from scipy.optimize import linprog
+
+    signed = (2 * np.asarray(y, dtype=float) - 1)[:, None] * np.asarray(X, dtype=float)
+    scale = np.abs(signed).max()
+    result = linprog(-signed.sum(axis=0) / scale, A_ub=-signed / scale, b_ub=np.zeros(len(signed)),
+                     bounds=[(-1, 1)] * signed.shape[1], method="highs")
+    if result.status != 0 or -result.fun <= 1e-7:
+        return None
+    return result.x
 
 
 def sandwich_covariance(model: ConditionalModel, theta: Any) -> np.ndarray:
