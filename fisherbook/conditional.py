@@ -59,11 +59,15 @@ __all__ = [
 
 #: The symbol of the linear predictor eta = x . theta in inverse links.
 ETA = sp.Symbol("eta", real=True)
-#: Inverse links h(eta), so that the output is f = h(x . theta).
+#: The inverse link h(eta) = eta, for f = h(x . theta) with f a natural parameter, or least squares.
 IDENTITY = ETA
+#: The inverse link h(eta) = 1 / (1 + e^-eta), logistic regression with a Bernoulli in probability.
 LOGISTIC = 1 / (1 + sp.exp(-ETA))
+#: The inverse link h(eta) = Phi(eta), the standard normal distribution function (probit).
 PROBIT = sp.erfc(-ETA / sp.sqrt(2)) / 2
+#: The inverse link h(eta) = e^eta, the log link of a rate or a mean.
 EXP = sp.exp(ETA)
+#: The inverse link h(eta) = 1 - exp(-e^eta), the complementary log-log link.
 CLOGLOG = 1 - sp.exp(-sp.exp(ETA))
 
 #: An eigenvalue of the Fisher below this fraction of the largest counts as zero (singular).
@@ -105,7 +109,9 @@ class OutputFamily:
         f_1..f_m; its log density, score, Hessian and closed-form Fisher are compiled for arrays.
     sampler
         ``sampler(f, rng)`` draws one label per row of the (n, m) outputs f; by default each
-        label is drawn by the family's own sampler, one row at a time (slow but general).
+        label is drawn by the family's own sampler, one row at a time (general but slow: a
+        continuous family builds a numerical-inversion sampler per row; pass a vectorised
+        sampler for Monte Carlo).
     """
 
     def __init__(self, family: Family,

@@ -263,3 +263,21 @@ def test_separating_direction() -> None:
     # Random labels on 80 points in general position in R^3 are separable with probability
     # 2 * sum_{j<3} C(79, j) / 2^80 < 1e-20 (Cover 1965): none is found.
     assert cm.separating_direction(X, (rng.random(80) < 0.5).astype(float)) is None
+
+
+def test_a_readers_own_output_family() -> None:
+    """Exponential waiting times in the log-rate: Lambda = 1 from the engine, so F = X^T X; the
+    default sampler (the family's own, one row at a time: slow, so used for a few rows only)
+    draws inside the support, and with a vectorised sampler the Monte Carlo Fisher agrees."""
+    y_w, eta_w = sp.Symbol("y", positive=True), sp.Symbol("eta", real=True)
+    family = cm.Family(eta_w - sp.exp(eta_w) * y_w, y_w, [eta_w], (0, sp.oo), name="exponential")
+    rng = np.random.default_rng(DATA_SEED)
+    few = cm.OutputFamily(family).sample(np.array([[0.0], [1.0], [-1.0]]), rng)
+    assert few.shape == (3,) and np.all(few > 0)
+    output = cm.OutputFamily(family, lambda f, rng: rng.exponential(np.exp(-f[:, 0])))
+    X = design(rng, 40)
+    theta = np.array([0.5, -0.3, 0.2])
+    model = cm.ConditionalModel(output, cm.LinearPredictor(), X, output.sample(X @ theta[:, None], rng))
+    np.testing.assert_allclose(model.fisher_sum(theta), X.T @ X, rtol=1e-12)
+    estimate = model.fisher_monte_carlo(theta, 300, np.random.default_rng(MC_SEED))
+    assert estimate.agrees_with(model.fisher_mean(theta))
