@@ -78,7 +78,7 @@ def _broadcast(values: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.array([np.broadcast_to(np.asarray(v, dtype=float), shape) for v in values])
 
 
-def _christoffel_of(g: sp.Matrix, params: Sequence[sp.Symbol], simplify: bool
+def _christoffel_of(g: sp.Matrix, params: Sequence[sp.Symbol], cancel: bool
                     ) -> list[list[list[sp.Expr]]]:
     """Gamma^k_ij = 1/2 g^kl (d_i g_lj + d_j g_li - d_l g_ij) of a metric g, indexed [k][i][j]."""
     n = len(params)
@@ -90,7 +90,7 @@ def _christoffel_of(g: sp.Matrix, params: Sequence[sp.Symbol], simplify: bool
             for j in range(i, n):
                 term = sum(g_inv[k, m] * (dg[i][m, j] + dg[j][m, i] - dg[m][i, j])
                            for m in range(n)) / 2
-                gamma[k][i][j] = gamma[k][j][i] = sp.simplify(term) if simplify else term
+                gamma[k][i][j] = gamma[k][j][i] = sp.cancel(term) if cancel else term
     return gamma
 
 
@@ -122,10 +122,10 @@ class FisherRao:
     @cached_property
     def christoffel(self) -> list[list[list[sp.Expr]]]:
         """Gamma^k_ij = 1/2 g^kl (d_i g_lj + d_j g_li - d_l g_ij), indexed [k][i][j]."""
-        return _christoffel_of(self.metric, self.params, simplify=True)
+        return _christoffel_of(self.metric, self.params, cancel=True)
 
     @cached_property
-    def _working(self) -> tuple[list[sp.Symbol], list[sp.Expr]]:
+    def _working(self) -> tuple[list[sp.Symbol], list[sp.Expr]]:  # theta_k = phi_k(u_k)
         """Unbounded coordinates u (log, logit or identity) in which the geodesic is solved."""
         us = [sp.Symbol(f"u{i}", real=True) for i in range(self.k)]
         thetas = [_unbounded_map(u, *self.family.domains[p])
@@ -147,7 +147,7 @@ class FisherRao:
             return value
 
         lowered = sum(g[0, a] * riemann(a, 1, 0, 1) for a in range(2))  # R_1212
-        return sp.simplify(lowered / g.det())
+        return sp.factor(sp.cancel(lowered / g.det()))
 
     @cached_property
     def jeffreys(self) -> sp.Expr:
@@ -161,15 +161,16 @@ class FisherRao:
 
     @cached_property
     def _christoffel_fn(self) -> Callable:
-        """Christoffel symbols of the metric in the working coordinates u, flattened."""
-        us, thetas = self._working
-        jacobian = sp.diag(*[sp.diff(t, u) for t, u in zip(thetas, us, strict=True)])
-        pulled = jacobian.T * self.metric.subs(dict(zip(self.params, thetas, strict=True))) \
-            * jacobian
-        gamma = _christoffel_of(pulled, us, simplify=False)
-        flat = [gamma[k][i][j] for k in range(self.k) for i in range(self.k)
+        """The Christoffel symbols in theta, flattened, as one numpy function."""
+        flat = [self.christoffel[k][i][j] for k in range(self.k) for i in range(self.k)
                 for j in range(self.k)]
-        return sp.lambdify(us, flat, MODULES)
+        return sp.lambdify(self.params, flat, MODULES)
+
+    @cached_property
+    def _second_derivative_fn(self) -> Callable:
+        us, thetas = self._working
+        return sp.lambdify(us, [sp.diff(t, u, 2) for t, u in zip(thetas, us, strict=True)],
+                           MODULES)
 
     @cached_property
     def _to_theta_fn(self) -> Callable:
@@ -224,11 +225,17 @@ class FisherRao:
         flat = _broadcast(self._metric_fn(*points), (m,))
         return np.transpose(flat.reshape(self.k, self.k, m), (2, 0, 1))
 
-    def _acceleration(self, theta: np.ndarray, velocity: np.ndarray) -> np.ndarray:
-        """-Gamma^k_ij v^i v^j at each column, shape (k, m)."""
-        k, m = self.k, theta.shape[1]
+    def _acceleration(self, u: np.ndarray, u_velocity: np.ndarray) -> np.ndarray:
+        """u'' of the geodesic equation in the working coordinates, theta_k = phi_k(u_k):
+        u''_k = -(phi''_k u'_k^2 + Gamma^k_ij(theta) phi'_i phi'_j u'_i u'_j) / phi'_k."""
+        k, m = self.k, u.shape[1]
+        theta = self._to_theta(u)
+        first = _broadcast(self._jacobian_fn(*u), (m,))
+        second = _broadcast(self._second_derivative_fn(*u), (m,))
         gamma = _broadcast(self._christoffel_fn(*theta), (m,)).reshape(k, k, k, m)
-        return -np.einsum("kijm,im,jm->km", gamma, velocity, velocity)
+        velocity = first * u_velocity
+        curvature_term = np.einsum("kijm,im,jm->km", gamma, velocity, velocity)
+        return -(second * u_velocity**2 + curvature_term) / first
 
     def path_length(self, path: np.ndarray, ts: np.ndarray | None = None,
                     velocities: np.ndarray | None = None) -> float:
@@ -494,9 +501,14 @@ def jeffreys_prior(family: Family) -> sp.Expr:
 
 
 def family_volume(family: Family) -> sp.Expr:
-    """int sqrt(det F(theta)) dtheta over the parameter domain (sympy; oo for an infinite one)."""
+    """int sqrt(det F(theta)) dtheta over the box of parameter domains (sympy; oo if infinite).
+
+    The box is the product of the declared domains, so a family whose parameters are further
+    constrained (the categorical probabilities sum to at most one) is not covered."""
     density = jeffreys_prior(family)
     for p in family.params:
         lower, upper = family.domains[p]
-        density = sp.integrate(density, (p, lower, upper))
-    return sp.simplify(density)
+        density = sp.simplify(sp.integrate(density, (p, lower, upper)))
+        if density == sp.oo:  # the integrand is positive: the volume is infinite
+            return sp.oo
+    return density
