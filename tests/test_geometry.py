@@ -35,8 +35,11 @@ GEOMSTATS_NUMERIC_RTOL = 1e-5
 NORMAL_PAIRS = [((0, 1), (1, 1)), ((0, 1), (0, 2)), ((-2, 0.5), (3, 2)), ((1, 0.2), (1.5, 4))]
 POISSON_PAIRS = [((1.0,), (4.0,)), ((0.1,), (9.0,)), ((3.0,), (3.5,))]
 BINOMIAL_PAIRS = [((0.2,), (0.7,)), ((0.01,), (0.99,)), ((0.4,), (0.45,))]
-BETA_PAIRS = [((2, 3), (4, 1.5)), ((1, 1), (2, 1)), ((0.5, 5), (5, 0.5)), ((20, 20), (22, 20))]
-GAMMA_PAIRS = [((2, 1.5), (4, 3)), ((1, 1), (3, 0.5)), ((0.5, 2), (5, 5))]  # (shape, rate)
+BETA_PAIRS = [((2, 3), (4, 1.5)), ((1, 1), (2, 1)), ((20, 20), (22, 20)), ((0.8, 3), (3, 6))]
+GAMMA_PAIRS = [((2, 1.5), (4, 3)), ((1, 1), (3, 0.5)), ((1.5, 2), (5, 5))]  # (shape, rate)
+#: Pairs near the edge (a parameter below 1) where geomstats' reported distance falls below the
+#: length of its own geodesic path.
+EDGE_PAIRS = [("beta", (0.5, 5), (5, 0.5)), ("gamma", (0.5, 2), (5, 5))]
 
 
 # ---------------------------------------------------------------------------- symbolic facts
@@ -186,6 +189,25 @@ def test_distances_agree_with_geomstats(gs, name, pairs, rtol) -> None:
         ours = distance(family, a, b).value
         theirs = float(gs[name].metric.dist(convert(a), convert(b)))
         assert ours == pytest.approx(theirs, rel=rtol), (name, a, b)
+
+
+@pytest.mark.parametrize(("name", "a", "b"), EDGE_PAIRS)
+def test_near_the_edge_the_package_geodesic_is_no_longer_than_geomstats_path(gs, name, a,
+                                                                            b) -> None:
+    """Measured with the same metric, the package's geodesic is no longer than geomstats' path
+    (to the 1e-6 accuracy of the finite-difference length), while geomstats' reported distance
+    is shorter than its own path by more than 1e-4: its number is the inaccurate one there."""
+    family = families.beta() if name == "beta" else families.gamma()
+    geometry = fisher_rao(family)
+    ts = np.linspace(0.0, 1.0, 2001)
+    convert = _to_shape_mean if name == "gamma" else (lambda q: np.array(q, dtype=float))
+    their_path = np.asarray(gs[name].metric.geodesic(initial_point=convert(a),
+                                                     end_point=convert(b))(ts)).reshape(-1, 2)
+    if name == "gamma":  # back from (shape, mean) to (shape, rate)
+        their_path = np.column_stack([their_path[:, 0], their_path[:, 0] / their_path[:, 1]])
+    their_length = geometry.path_length(their_path, ts)
+    assert geometry.geodesic(a, b).length <= their_length * (1 + 1e-6)
+    assert float(gs[name].metric.dist(convert(a), convert(b))) < their_length * (1 - 1e-4)
 
 
 @pytest.mark.parametrize(("name", "point"), [
