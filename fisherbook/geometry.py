@@ -5,10 +5,11 @@ The metric is a family's closed-form Fisher ``F(theta)``; the length of a path i
 length of the shortest path. Geodesics solve
 ``theta''^k + Gamma^k_ij theta'^i theta'^j = 0`` (Christoffel symbols from sympy) as a
 boundary-value problem (``scipy.integrate.solve_bvp``), in unbounded coordinates (log of a
-positive parameter, logit of one in (0, 1)) so that the solver cannot leave the domain. A distance is reported in closed form
-when the metric is one the module recognises (one parameter with an elementary antiderivative of
-``sqrt F``; a scaled hyperbolic half-plane; a scaled simplex, the sphere of square roots), and
-numerically otherwise; :class:`Distance` says which. A constant metric is recognised too.
+positive parameter, logit of one in (0, 1)) so that the solver cannot leave the domain. A
+distance is reported in closed form when the metric is one the module recognises (a constant
+metric; one parameter with an elementary antiderivative of ``sqrt F``; a scaled hyperbolic
+half-plane; a scaled simplex, the sphere of square roots), and numerically otherwise;
+:class:`Distance` says which.
 """
 
 from __future__ import annotations
