@@ -26,7 +26,7 @@ from scipy import integrate
 from .errors import FisherbookError, SingularFisherError
 from .family import Family, Theta
 
-#: Modules for lambdify (scipy.special first: polygamma, loggamma).
+#: Modules for lambdify, scipy.special first (polygamma, loggamma).
 MODULES = ["scipy", "numpy"]
 #: Largest relative spread of the speed along a solved geodesic (a geodesic has constant speed).
 SPEED_RTOL = 1e-6
