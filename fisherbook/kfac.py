@@ -55,13 +55,13 @@ def _factors(network: Network, theta, x, mode: str, n_samples: int, key):
         roots = network.likelihood.output_fisher_sqrt(f)  # (n, k, k): columns B e_j
         for j in range(f.shape[1]):
             grads = pullback(roots[:, :, j])[0]
-            g_factors = [g + s.T @ s / n for g, s in zip(g_factors, grads)]
+            g_factors = [g + s.T @ s / n for g, s in zip(g_factors, grads, strict=True)]
     else:
         def one_draw(g_sums, key_j):
             labels = network.likelihood.sample(key_j, f)
             residual = jax.grad(lambda out: jnp.sum(network.likelihood.nll(out, labels)))(f)
             grads = pullback(residual)[0]
-            return [g + s.T @ s / (n * n_samples) for g, s in zip(g_sums, grads)], None
+            return [g + s.T @ s / (n * n_samples) for g, s in zip(g_sums, grads, strict=True)], None
 
         g_factors, _ = jax.lax.scan(one_draw, g_factors, jax.random.split(key, n_samples))
     return a_factors, g_factors
@@ -83,7 +83,7 @@ def kfac_factors(network: Network, theta: ArrayLike, x: ArrayLike, *, mode: str 
         raise DomainError(f"n_samples must be a positive integer, got {n_samples!r}")
     key = jax.random.PRNGKey(0 if seed is None else int(seed))
     a_list, g_list = _factors(network, jnp.asarray(theta), jnp.asarray(x), mode, int(n_samples), key)
-    return [(np.asarray(a), np.asarray(g)) for a, g in zip(a_list, g_list)]
+    return [(np.asarray(a), np.asarray(g)) for a, g in zip(a_list, g_list, strict=True)]
 
 
 def kfac_blocks(factors: list[tuple[ArrayLike, ArrayLike]]) -> list[np.ndarray]:
@@ -106,7 +106,7 @@ def kfac_precondition(network: Network, factors: list, vector: ArrayLike, dampin
     network.mlp.check_theta(vector)
     damping = check_damping(damping)
     pieces = []
-    for (a, g), block in zip(factors, network.mlp.unflatten(vector)):
+    for (a, g), block in zip(factors, network.mlp.unflatten(vector), strict=True):
         a_d, g_d = damped_factors(a, g, damping)
         pieces.append(jnp.linalg.solve(g_d, jnp.linalg.solve(a_d, block).T).T.ravel())
     return np.asarray(jnp.concatenate(pieces))
@@ -134,7 +134,7 @@ class KFAC:
     def _inverses(self, network: Network, theta, x, key):
         a_list, g_list = _factors(network, theta, x, self.mode, 1, key)
         inverses = []
-        for a, g in zip(a_list, g_list):
+        for a, g in zip(a_list, g_list, strict=True):
             a_d, g_d = damped_factors(a, g, self.damping)
             inverses.append((jnp.linalg.inv(a_d), jnp.linalg.inv(g_d)))
         return inverses
@@ -157,5 +157,5 @@ class KFAC:
     def _apply(self, network: Network, theta, inverses, x, y):
         loss, grad = network.loss_and_grad(theta, x, y)
         pieces = [(a_inv @ block @ g_inv).ravel()
-                  for (a_inv, g_inv), block in zip(inverses, network.mlp.unflatten(grad))]
+                  for (a_inv, g_inv), block in zip(inverses, network.mlp.unflatten(grad), strict=True)]
         return theta - self.learning_rate * jnp.concatenate(pieces), loss

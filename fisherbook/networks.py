@@ -96,7 +96,7 @@ class MLP:
     @property
     def shapes(self) -> list[tuple[int, int]]:
         """Shape (d_{l-1} + 1, d_l) of each layer's parameter matrix [W_l; b_l]."""
-        return [(d_in + 1, d_out) for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:])]
+        return [(d_in + 1, d_out) for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)]
 
     @property
     def n_params(self) -> int:
@@ -107,7 +107,7 @@ class MLP:
     def slices(self) -> list[slice]:
         """Where each layer's parameters sit in the flat vector θ."""
         edges = np.cumsum([0] + [rows * cols for rows, cols in self.shapes])
-        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
     def init(self, seed: int) -> np.ndarray:
         """A random θ: W_l with i.i.d. N(0, 1/d_{l-1}) entries, biases zero."""
@@ -121,7 +121,7 @@ class MLP:
     def unflatten(self, theta: ArrayLike) -> list:
         """The layer matrices [W_l; b_l] of a flat θ."""
         theta = jnp.asarray(theta)
-        return [theta[s].reshape(shape) for s, shape in zip(self.slices, self.shapes)]
+        return [theta[s].reshape(shape) for s, shape in zip(self.slices, self.shapes, strict=True)]
 
     def check_theta(self, theta: ArrayLike) -> None:
         """Raise :class:`DomainError` unless θ is a vector of length P."""
@@ -146,7 +146,7 @@ class MLP:
         a = jnp.asarray(x)
         inputs = []
         layers = self.unflatten(theta)
-        for index, (layer, tap) in enumerate(zip(layers, taps)):
+        for index, (layer, tap) in enumerate(zip(layers, taps, strict=True)):
             a_bar = jnp.concatenate([a, jnp.ones((a.shape[0], 1), a.dtype)], axis=1)
             inputs.append(a_bar)
             s = a_bar @ layer + tap

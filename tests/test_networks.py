@@ -73,7 +73,8 @@ def test_dense_fisher_is_the_expected_outer_product_of_scores() -> None:
     probs = np.asarray(jax.nn.softmax(CLASSIFIER.value(theta, x), axis=1))
     for i in range(4):
         for label in range(3):
-            score = np.asarray(jax.grad(CLASSIFIER.loss)(jnp.asarray(theta), x[i : i + 1], jnp.array([label])))
+            one_example = (jnp.asarray(theta), x[i : i + 1], jnp.array([label]))
+            score = np.asarray(jax.grad(CLASSIFIER.loss)(*one_example))
             fisher += probs[i, label] * np.outer(score, score) / 4
     assert np.max(np.abs(fisher - CLASSIFIER.dense_fisher(theta, x))) < 1e-12
 
@@ -112,7 +113,8 @@ def test_kfac_is_exact_for_a_deep_linear_network_with_squared_loss(n: int) -> No
     theta = DEEP_LINEAR.mlp.init(WEIGHT_SEED)
     x = batch(n, 4)
     dense = DEEP_LINEAR.dense_fisher(theta, x)
-    for piece, block in zip(DEEP_LINEAR.mlp.slices, kfac_blocks(kfac_factors(DEEP_LINEAR, theta, x))):
+    blocks = kfac_blocks(kfac_factors(DEEP_LINEAR, theta, x))
+    for piece, block in zip(DEEP_LINEAR.mlp.slices, blocks, strict=True):
         assert np.max(np.abs(block - dense[piece, piece])) < 1e-12 * np.abs(dense[piece, piece]).max()
 
 
@@ -120,11 +122,13 @@ def test_kfac_is_exact_at_batch_size_one_and_approximate_beyond() -> None:
     theta = CLASSIFIER.mlp.init(WEIGHT_SEED)
     x = batch(12, 5)
     one = CLASSIFIER.dense_fisher(theta, x[:1])
-    for piece, block in zip(CLASSIFIER.mlp.slices, kfac_blocks(kfac_factors(CLASSIFIER, theta, x[:1]))):
+    blocks = kfac_blocks(kfac_factors(CLASSIFIER, theta, x[:1]))
+    for piece, block in zip(CLASSIFIER.mlp.slices, blocks, strict=True):
         assert relative_error(block, one[piece, piece]) < 1e-12
     full = CLASSIFIER.dense_fisher(theta, x)
+    blocks = kfac_blocks(kfac_factors(CLASSIFIER, theta, x))
     errors = [relative_error(block, full[piece, piece])
-              for piece, block in zip(CLASSIFIER.mlp.slices, kfac_blocks(kfac_factors(CLASSIFIER, theta, x)))]
+              for piece, block in zip(CLASSIFIER.mlp.slices, blocks, strict=True)]
     assert min(errors) > 1e-3  # a nonlinear network with 12 inputs: an approximation
 
 
@@ -149,7 +153,7 @@ def test_kfac_precondition_inverts_the_damped_kronecker_blocks() -> None:
     g = np.random.default_rng(DATA_SEED + 4).normal(size=CLASSIFIER.n_params)
     damping = 0.05
     direction = kfac_precondition(CLASSIFIER, factors, g, damping)
-    for piece, (a, gg) in zip(CLASSIFIER.mlp.slices, factors):
+    for piece, (a, gg) in zip(CLASSIFIER.mlp.slices, factors, strict=True):
         a_d, g_d = (np.asarray(m) for m in damped_factors(a, gg, damping))
         assert np.allclose(np.kron(a_d, g_d) @ direction[piece], g[piece], atol=1e-10)
         # the damped product differs from A ⊗ G + λI by the cross terms only
@@ -188,11 +192,11 @@ def test_factors_and_direction_match_kfac_jax() -> None:
     state = estimator.init(key, (params, (x, y)), None, None)
     state = estimator.update_curvature_matrix_estimate(state, 0.0, 1.0, 0.0, 9, key, (params, (x, y)))
     mine = kfac_factors(network, theta, x)
-    for block_state, (a, g) in zip(state.blocks_states, mine):
+    for block_state, (a, g) in zip(state.blocks_states, mine, strict=True):
         assert np.max(np.abs(np.asarray(block_state.factors[0].value) - a)) < 1e-12
         assert np.max(np.abs(np.asarray(block_state.factors[1].value) - g)) < 1e-12
     # the dense block in kfac-jax's order: bias first
-    for dense, (a, g) in zip(estimator.to_diagonal_block_dense_matrix(state), mine):
+    for dense, (a, g) in zip(estimator.to_diagonal_block_dense_matrix(state), mine, strict=True):
         order = np.r_[len(a) - 1, : len(a) - 1]
         assert np.allclose(np.asarray(dense), np.kron(a[np.ix_(order, order)], g), atol=1e-12)
     # preconditioned direction with factored damping
@@ -202,7 +206,7 @@ def test_factors_and_direction_match_kfac_jax() -> None:
     theirs = estimator.multiply_inverse(state, grad_tree, damping, exact_power=False, use_cached=False,
                                         pmap_axis_name=None)
     ours = network.mlp.unflatten(kfac_precondition(network, mine, grad, damping))
-    for layer_theirs, layer_ours in zip(theirs, ours):
+    for layer_theirs, layer_ours in zip(theirs, ours, strict=True):
         assert np.allclose(np.asarray(layer_theirs["w"]), np.asarray(layer_ours[:-1]), rtol=1e-9, atol=1e-12)
         assert np.allclose(np.asarray(layer_theirs["b"]), np.asarray(layer_ours[-1]), rtol=1e-9, atol=1e-12)
 
