@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     # No name resolves except the loopback: a second wall behind the request router below.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
-CHAPTERS = ["01_score", "02_fisher", "03_kl", "04_natural_gradient"]
+CHAPTERS = ["01_score", "02_fisher", "03_kl", "04_natural_gradient", "08_networks"]
 REPOSITORY = "fisherbook/fisherbook"
 # An inline $...$ with a TeX command inside that MyST did not turn into math.
 RAW_INLINE_TEX = re.compile(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
