@@ -74,7 +74,7 @@ def step_cost_table(problems, repeats: int) -> list[str]:
     optimisers = {
         "gradient step (SGD)": Optax(optax.sgd(0.1)),
         "Adam": Optax(optax.adam(1e-3)),
-        "K-FAC, sampled G, refresh every step": KFAC(0.1, 1e-2, update_every=1, mode="sampled"),
+        "K-FAC, sampled G, refresh every step": KFAC(0.1, 1e-3, update_every=1, mode="sampled"),
         "K-FAC, sampled G, refresh every 10 steps": KFAC(0.1, 1e-2, update_every=10, mode="sampled"),
         "K-FAC, exact G, refresh every step": KFAC(0.1, 1e-2, update_every=1, mode="exact"),
         "CG-NGD, 10 CG iterations": CGNaturalGradient(0.1, 1e-2, 10),
@@ -196,7 +196,10 @@ def main() -> None:
     grids = {
         "SGD + momentum": [(lr, Optax(optax.sgd(lr, momentum=0.9))) for lr in (0.03, 0.1, 0.3, 1.0)],
         "Adam": [(lr, Optax(optax.adam(lr))) for lr in (1e-3, 3e-3, 1e-2, 3e-2)],
-        "K-FAC (sampled, every 10, λ = 1e-2)": [
+        "K-FAC (sampled, every step, λ = 1e-3)": [
+            (lr, KFAC(lr, 1e-3, update_every=1, mode="sampled", seed=LABEL_SEED))
+            for lr in (0.03, 0.1, 0.3)],
+        "K-FAC (sampled, every 10 steps, λ = 1e-2)": [
             (lr, KFAC(lr, 1e-2, update_every=10, mode="sampled", seed=LABEL_SEED))
             for lr in (0.03, 0.1, 0.3)],
         "CG-NGD (10 iterations, λ = 1e-3)": [
@@ -208,13 +211,15 @@ def main() -> None:
         lines, summary = race(network, x, y, args.steps, grids)
         races[problem] = summary
         report += ["", f"**Time to target, {problem}** ({args.steps} full-batch steps)", ""] + lines
-    kfac_name = next(k for k in grids if k.startswith("K-FAC"))
-    adam_s, kfac_s = races["autoencoder"]["Adam"][1], races["autoencoder"][kfac_name][1]
-    verdict = ("K-FAC never reached the target" if kfac_s is None else
-               f"K-FAC / Adam wall time to target on the autoencoder: {kfac_s / adam_s:.2f} "
-               f"(goal ≤ {1 / 1.5:.2f}, i.e. K-FAC ≥ 1.5× faster): "
-               f"{'met' if kfac_s * 1.5 <= adam_s else 'not met'}")
-    report += ["", verdict, "", "**Memory of the P ≥ 1e5 run**", ""] + memory_table()
+    adam_s = races["autoencoder"]["Adam"][1]
+    for kfac_name in (k for k in grids if k.startswith("K-FAC")):
+        kfac_s = races["autoencoder"][kfac_name][1]
+        verdict = (f"{kfac_name} never reached the target on the autoencoder" if kfac_s is None else
+                   f"{kfac_name} / Adam wall time to target on the autoencoder: {kfac_s / adam_s:.2f} "
+                   f"(goal ≤ {1 / 1.5:.2f}, i.e. K-FAC ≥ 1.5× faster): "
+                   f"{'met' if kfac_s * 1.5 <= adam_s else 'not met'}")
+        report += ["", verdict]
+    report += ["", "**Memory of the P ≥ 1e5 run**", ""] + memory_table()
     report += ["", f"Benchmark wall time {time.perf_counter() - started:.0f} s."]
     text = "\n".join(report) + "\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
