@@ -2,7 +2,7 @@
 
 For layer l with homogeneous input ā_{l-1} and pre-activation s_l, the per-example Fisher block
 is ā āᵀ ⊗ g gᵀ (summed over the output directions g), and K-FAC replaces the batch mean of this
-Kronecker product by the Kronecker product of the means {cite:p}`martens2015optimizing`:
+Kronecker product by the Kronecker product of the means (Martens and Grosse, 2015):
 
     F_l ≈ A_l ⊗ G_l,   A_l = (1/n) Σ_i ā_i ā_iᵀ,   G_l = (1/n) Σ_i Σ_j g_ij g_ijᵀ.
 

@@ -5,7 +5,7 @@ p(y | f) (:class:`Categorical` for classification, :class:`Gaussian` for regress
 is the conditional family p(y | x, θ) = p(y | f(x, θ)), and its Fisher information (per
 example, averaged over a batch of inputs, labels drawn from the model) is
 
-    F(θ) = (1/n) Σ_i J_iᵀ Λ(f_i) J_i,   J_i = ∂f(x_i, θ)/∂θ,   Λ(f) = E_{y~p(·|f)}[∇_f log p ∇_f log pᵀ].
+    F(θ) = (1/n) Σ_i J_iᵀ Λ(f_i) J_i,   J_i = ∂f(x_i, θ)/∂θ,   Λ(f) = E_{y~p(· ∣ f)}[∇_f log p ∇_f log pᵀ].
 
 For these output distributions Λ is also the Hessian of -log p in f, so F equals the generalised
 Gauss-Newton matrix. :meth:`Network.fisher_vector_product` computes F v from one ``jax.jvp`` and
@@ -61,7 +61,7 @@ def dense_fisher_bytes(n_params: int) -> int:
 
 
 def check_damping(damping: float) -> float:
-    """Return ``damping`` as a float, or raise :class:`DomainError` unless it is finite and > 0."""
+    """``damping`` as a float; :class:`~fisherbook.DomainError` unless it is finite and > 0."""
     value = float(damping)
     if not np.isfinite(value) or value <= 0:
         raise DomainError(f"damping must be a finite positive number, got {damping!r}")
@@ -124,13 +124,13 @@ class MLP:
         return [theta[s].reshape(shape) for s, shape in zip(self.slices, self.shapes, strict=True)]
 
     def check_theta(self, theta: ArrayLike) -> None:
-        """Raise :class:`DomainError` unless θ is a vector of length P."""
+        """Raise :class:`~fisherbook.DomainError` unless θ is a vector of length P."""
         shape = np.shape(theta)
         if shape != (self.n_params,):
             raise DomainError(f"theta has shape {shape}; this network needs a vector of {self.n_params}")
 
     def check_inputs(self, x: ArrayLike) -> None:
-        """Raise :class:`DomainError` unless x is an (n, d_0) batch with n ≥ 1."""
+        """Raise :class:`~fisherbook.DomainError` unless x is an (n, d_0) batch with n ≥ 1."""
         shape = np.shape(x)
         if len(shape) != 2 or shape[1] != self.sizes[0] or shape[0] < 1:
             raise DomainError(
@@ -166,7 +166,7 @@ class Categorical:
     name: str = "categorical"
 
     def check_labels(self, y: ArrayLike, n: int, k: int) -> None:
-        """Raise :class:`DomainError` unless y is n integer labels in {0, ..., k-1}."""
+        """Raise :class:`~fisherbook.DomainError` unless y is n integer labels in {0, ..., k-1}."""
         y = np.asarray(y)
         if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
             raise DomainError(f"labels have shape {y.shape} and dtype {y.dtype}; need {n} integer labels")
@@ -205,7 +205,7 @@ class Gaussian:
     name: str = "gaussian"
 
     def check_labels(self, y: ArrayLike, n: int, k: int) -> None:
-        """Raise :class:`DomainError` unless y is an (n, k) array of finite targets."""
+        """Raise :class:`~fisherbook.DomainError` unless y is an (n, k) array of finite targets."""
         y = np.asarray(y)
         if y.shape != (n, k):
             raise DomainError(f"targets have shape {y.shape}; need ({n}, {k})")
@@ -250,7 +250,7 @@ class Network:
         return self.mlp.n_params
 
     def check_batch(self, x: ArrayLike, y: ArrayLike | None = None) -> None:
-        """Raise :class:`DomainError` if inputs or labels have the wrong shape for this network."""
+        """Raise :class:`~fisherbook.DomainError` if inputs or labels have the wrong shape."""
         self.mlp.check_inputs(x)
         if y is not None:
             self.likelihood.check_labels(y, np.shape(x)[0], self.mlp.sizes[-1])
@@ -368,8 +368,8 @@ def train(network: Network, theta0: ArrayLike, x: ArrayLike, y: ArrayLike, optim
     """Run ``steps`` full-batch steps of ``optimiser`` (an object with ``init(theta)`` and a jitted
     ``step(theta, state, x, y) -> (theta, state, loss_before)``), timing each.
 
-    Raises :class:`NonFiniteLossError` at the first non-finite loss, naming the step and the last
-    finite loss.
+    Raises :class:`~fisherbook.errors.NonFiniteLossError` at the first non-finite loss, naming the
+    step and the last finite loss.
     """
     network.mlp.check_theta(theta0)
     network.check_batch(x, y)
