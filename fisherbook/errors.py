@@ -29,3 +29,12 @@ class DerivationError(FisherbookError):
 
 class SingularFisherError(FisherbookError):
     """A Fisher matrix is singular (or numerically so) and no damping was given."""
+
+
+class NonFiniteLossError(FisherbookError):
+    """Training produced a non-finite loss; ``step`` is where, ``last_finite_loss`` the loss before."""
+
+    def __init__(self, message: str, *, step: int, last_finite_loss: float) -> None:
+        super().__init__(message)
+        self.step = step
+        self.last_finite_loss = last_finite_loss
