@@ -385,7 +385,7 @@ class Family:
     @cached_property
     def _key(self) -> tuple:
         """Everything a derivation depends on (DERIVATION_INPUTS), assumptions included."""
-        domains = tuple((p, self.domains[p]) for p in self.params)
+        domains = tuple((p, self.domains.get(p)) for p in self.params)
         values = {"log_density": self.log_density, "xs": self.xs, "params": self.params,
                   "bounds": tuple(self.bounds), "discrete": self.discrete, "domains": domains}
         return tuple((name, sp.srepr(values[name]) if name != "discrete" else values[name])
@@ -509,7 +509,34 @@ class Family:
                 holds = False
             if holds:
                 replacements[piecewise] = expr
-        return sp.sympify(result).xreplace(replacements) if replacements else result
+        result = sp.sympify(result).xreplace(replacements) if replacements else result
+        return self._resolve_case_distinctions(result)
+
+    def _resolve_case_distinctions(self, result: Any) -> Any:
+        """Min, Max, abs and sign of the parameters alone replaced by the one argument (or sign)
+        they take at every point of a scan of the domains (Min(1, c) = c for c in (0, 1))."""
+        replacements = {}
+        points = self._domain_scan() + self.coverage_points()
+        for atom in sp.sympify(result).atoms(sp.Min, sp.Max, sp.Abs, sp.sign):
+            if atom.has(*self.xs) or not atom.free_symbols:
+                continue
+            candidates = (list(atom.args) if isinstance(atom, (sp.Min, sp.Max))
+                          else [atom.args[0], -atom.args[0]] if isinstance(atom, sp.Abs)
+                          else [sp.Integer(1), sp.Integer(-1)])
+            value = sp.lambdify(self.params, atom, MODULES)
+            for candidate in candidates:
+                other = sp.lambdify(self.params, candidate, MODULES)
+                try:
+                    same = all(float(value(*q)) == float(other(*q)) for q in points)
+                except (TypeError, ValueError, ZeroDivisionError):
+                    same = False
+                if same:
+                    replacements[atom] = candidate
+                    break
+        if not replacements:
+            return result
+        return sp.sympify(result).xreplace(replacements).applyfunc(sp.simplify) if isinstance(
+            result, sp.MatrixBase) else sp.simplify(sp.sympify(result).xreplace(replacements))
 
     def _check_fisher(self, fisher: sp.Matrix) -> None:
         function = numeric.lambdify_checked(self.params, list(fisher), "the Fisher information")
@@ -690,9 +717,16 @@ class Family:
 
         def weighted(*coords: Any) -> Any:
             coords = tuple(np.asarray(c, dtype=float) for c in coords)
-            p = density(*coords)
-            with np.errstate(all="ignore"):
-                value = np.where(p > 0, np.asarray(fn(*coords), dtype=float) * p, 0.0)
+            p = np.asarray(density(*coords), dtype=float)
+            shape = np.broadcast_shapes(p.shape, *(c.shape for c in coords))
+            p = np.broadcast_to(p, shape)
+            value = np.zeros(shape)
+            alive = p > 0  # fn is evaluated only where the density is positive
+            if alive.any():
+                inside = [np.broadcast_to(c, shape)[alive] for c in coords]
+                with np.errstate(all="ignore"):
+                    value[alive] = np.broadcast_to(np.asarray(fn(*inside), dtype=float),
+                                                   p[alive].shape) * p[alive]
             return value if np.ndim(value) else float(value)
 
         if self.discrete:

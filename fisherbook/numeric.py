@@ -15,7 +15,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy import optimize
+from scipy import optimize, special
 
 from .errors import DerivationError
 
@@ -95,6 +95,19 @@ def lambdify_checked(args: Sequence[sp.Symbol], expr: Any, what: str,
     return checked
 
 
+def log_space(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with gamma and factorial written as exp(loggamma) and exponentials combined, so
+    that exp(k log(lam) - lam) / k! does not overflow as (huge) / (huge) in floats."""
+    rewritten = expr.replace(sp.factorial, lambda z: sp.exp(_LOG_GAMMA(z + 1)))
+    rewritten = rewritten.replace(sp.gamma, lambda z: sp.exp(_LOG_GAMMA(z)))
+    return sp.powsimp(rewritten, combine="exp", deep=True)
+
+
+# log Gamma that sympy does not fold back into gamma (exp(loggamma(z)) evaluates to gamma(z))
+_LOG_GAMMA = sp.Function("log_gamma_stable")
+_LOG_GAMMA._imp_ = staticmethod(special.gammaln)
+
+
 class Evaluator:
     """A list of sympy expressions evaluated in floats on arrays; entries that come out NaN or
     infinite (overflow, 0 * inf, log of an underflowed sum) are recomputed in mpmath.
@@ -108,7 +121,15 @@ class Evaluator:
         self.what = what
         self.keep_minus_inf = keep_minus_inf
         self._fast = lambdify_checked(self.args, self.expressions, what)
+        self._stable: Callable | None = None
         self._precise: Callable | None = None
+
+    def stable(self) -> Callable:
+        """The float version in log space (see ``log_space``), built on first use."""
+        if self._stable is None:
+            self._stable = lambdify_checked(self.args, [log_space(e) for e in self.expressions],
+                                            self.what)
+        return self._stable
 
     def precise(self) -> Callable:
         """The mpmath version (built on first use)."""
@@ -123,11 +144,19 @@ class Evaluator:
         with np.errstate(all="ignore"):
             raw = self._fast(*arrays)
         out = [np.array(np.broadcast_to(np.asarray(r, dtype=float), shape)) for r in raw]
-        for index, column in enumerate(out):
+        def failed(column: np.ndarray) -> np.ndarray:
             bad = np.isnan(column) | (column == np.inf)
-            if not self.keep_minus_inf:
-                bad |= column == -np.inf
-            positions = np.argwhere(bad)
+            return bad if self.keep_minus_inf else bad | (column == -np.inf)
+
+        if any(failed(column).any() for column in out):
+            with np.errstate(all="ignore"):
+                again = self.stable()(*arrays)
+            for column, redo in zip(out, again, strict=True):
+                redo = np.broadcast_to(np.asarray(redo, dtype=float), shape)
+                mask = failed(column) & ~failed(redo)
+                column[mask] = redo[mask]
+        for index, column in enumerate(out):
+            positions = np.argwhere(failed(column))
             for position in positions[:MAX_RECOMPUTED]:
                 point = [float(np.broadcast_to(a, shape)[tuple(position)]) for a in arrays]
                 column[tuple(position)] = self.precise_entry(index, point)

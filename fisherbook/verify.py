@@ -74,6 +74,11 @@ def _largest(values: list[float]) -> float:
     return float(np.max(array))
 
 
+def _at_least_one(size: float) -> float:
+    """max(1, size), NaN for a NaN size (Python's max(1.0, nan) is 1.0)."""
+    return size if not size <= 1.0 else 1.0
+
+
 def _status(worst: float, tolerance: float) -> str:
     """CHECKED only for a finite difference within tolerance: NaN and inf fail."""
     return CHECKED if np.isfinite(worst) and worst <= tolerance else FAILED
@@ -120,8 +125,8 @@ def _row_score_mean(family: Family, seconds: float) -> Row:
     except (ArithmeticError, DerivationError) as error:
         return Row(name, FAILED, f"{note}quadrature failed: {error}")
     worst = _largest([float(v) for m in means for v in np.ravel(m)])
-    scale = max(1.0, _largest([float(v) for f in fishers for v in np.ravel(f)])) ** 0.5
-    tolerance = NUMERIC_RTOL * scale if np.isfinite(scale) else float("nan")
+    tolerance = NUMERIC_RTOL * _at_least_one(_largest([float(v) for f in fishers
+                                                       for v in np.ravel(f)])) ** 0.5
     return Row(name, _status(worst, tolerance),
                f"{note}quadrature at {len(family.test_points)} points: "
                f"max |E[s]| = {worst:.2e} (tolerance {tolerance:.1e})")
@@ -149,7 +154,7 @@ def _row_information_equality(family: Family, seconds: float) -> Row:
         differences += list(np.ravel(outer_num - hessian_num))
         sizes += list(np.ravel(outer_num))
     worst = _largest(differences)
-    tolerance = NUMERIC_RTOL * max(1.0, _largest(sizes))
+    tolerance = NUMERIC_RTOL * _at_least_one(_largest(sizes))
     return Row(name, _status(worst, tolerance),
                f"{note}quadrature at {len(family.test_points)} points: max "
                f"difference {worst:.2e} (tolerance {tolerance:.1e})")
@@ -176,7 +181,7 @@ def _row_kl_curvature(family: Family) -> Row:
         differences += list(np.ravel(curvature - fisher))
         sizes += list(np.ravel(fisher))
     worst = _largest(differences)
-    tolerance = FINITE_DIFFERENCE_RTOL * max(1.0, _largest(sizes))
+    tolerance = FINITE_DIFFERENCE_RTOL * _at_least_one(_largest(sizes))
     return Row(name, _status(worst, tolerance),
                f"{note}finite differences of quadrature KL: max difference "
                f"{worst:.2e} (tolerance {tolerance:.1e})")
