@@ -300,3 +300,38 @@ def test_normalised_mixture_with_a_far_mode_is_accepted():
                  discrete=True, param_domains={w: (0, 1)})
     # the two components do not overlap: F = 1 / (w (1 - w))
     assert fam.fisher_by_quadrature((0.3,))[0, 0] == pytest.approx(1 / 0.21, rel=1e-8)
+
+
+# ------------------------------------------------------------------ library errors become ours
+def test_unevaluated_derivatives_are_evaluated_numerically():
+    s = sp.Symbol("s", real=True)
+    expr = sp.diff(sp.log(sp.zeta(s)), s, 2)  # sympy leaves Derivative(zeta(s), s) unevaluated
+    assert expr.has(sp.Derivative)
+    function = numeric.lambdify_checked([s], expr, "a test expression")
+    with mpmath.workdps(30):
+        truth = float(mpmath.diff(lambda v: mpmath.log(mpmath.zeta(v)), 2, 2))
+    assert float(function(2.0)) == pytest.approx(truth, rel=1e-10)
+
+
+def test_zipf_score_is_evaluated_not_a_printer_traceback():
+    k, s = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("s", real=True)
+    zipf = Family(-s * sp.log(k) - sp.log(sp.zeta(s)), k, [s], (1, sp.oo), discrete=True,
+                  param_domains={s: (1, sp.oo)}, name="zipf")
+    with mpmath.workdps(30):
+        mean_log = float(-mpmath.diff(mpmath.zeta, 2.5) / mpmath.zeta(2.5))
+    np.testing.assert_allclose(zipf.score_numeric(np.array([1.0, 7.0]), (2.5,))[:, 0],
+                               -np.log([1.0, 7.0]) + mean_log, rtol=1e-9)
+
+
+def test_a_dirac_delta_is_refused_by_name_not_a_name_error():
+    with pytest.raises(DerivationError, match="Dirac delta"):
+        numeric.lambdify_checked([x, m], sp.DiracDelta(x - m), "a test Hessian")
+
+
+@pytest.mark.parametrize("limit", [float("inf"), float("nan"), -1.0, 0.0])
+def test_a_non_finite_time_limit_is_refused_clearly(limit):
+    from fisherbook.errors import FamilySpecError
+
+    with pytest.raises(FamilySpecError, match="time limit"):
+        Family(-((x - m) ** 2) / 2 - sp.log(2 * sp.pi) / 2, x, [m], (-sp.oo, sp.oo),
+               time_limit=limit)
