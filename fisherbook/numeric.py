@@ -139,6 +139,16 @@ class Evaluator:
         return self._precise
 
     def __call__(self, *values: Any) -> list[np.ndarray]:
+        if all(isinstance(v, (float, np.floating)) for v in values):  # scalar fast path
+            with np.errstate(all="ignore"):
+                raw = self._fast(*(np.float64(v) for v in values))
+            try:
+                out = [float(r) for r in raw]
+            except (TypeError, ValueError):
+                out = None
+            if out is not None and all(np.isfinite(r) or (self.keep_minus_inf and r == -np.inf)
+                                       for r in out):
+                return [np.float64(r) for r in out]
         arrays = [np.asarray(v, dtype=float) for v in values]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         with np.errstate(all="ignore"):
