@@ -504,6 +504,8 @@ class Family:
             if (len(rest) != 1 or rest[0].expr is not sp.nan or condition.has(*self.xs)
                     or expr.has(sp.Piecewise)):
                 continue
+            if not condition.free_symbols <= set(self.params):
+                continue
             test = sp.lambdify(self.params, self._unwork(condition), MODULES)
             points = self._domain_scan() + self.coverage_points()
             try:
@@ -521,7 +523,7 @@ class Family:
         replacements = {}
         points = self._domain_scan() + self.coverage_points()
         for atom in sp.sympify(result).atoms(sp.Min, sp.Max, sp.Abs, sp.sign):
-            if atom.has(*self.xs) or not atom.free_symbols:
+            if not atom.free_symbols or not atom.free_symbols <= set(self.params):
                 continue
             candidates = (list(atom.args) if isinstance(atom, (sp.Min, sp.Max))
                           else [atom.args[0], -atom.args[0]] if isinstance(atom, sp.Abs)
