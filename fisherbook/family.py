@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from . import quadrature, symbolic
+from . import numeric, quadrature, symbolic
 from .errors import (
     DerivationError,
     DomainError,
@@ -32,7 +32,11 @@ CROSS_CHECK_RTOL = 1e-6
 NORMALISATION_RTOL = 1e-6
 
 #: Modules for lambdify, scipy.special first (binomial, factorial, loggamma, polygamma, bessel).
-MODULES = ["scipy", "numpy"]
+MODULES = numeric.MODULES
+
+#: Everything a derivation depends on; the derivation cache key holds each of them in full
+#: (sympy's srepr keeps every symbol's assumptions).
+DERIVATION_INPUTS = ("log_density", "xs", "params", "bounds", "discrete", "domains")
 
 # Derivations shared by every Family with the same definition (the second call is instant).
 _DERIVATION_CACHE: dict[tuple, Any] = {}
@@ -59,6 +63,34 @@ def _test_values(domain: Interval, index: int) -> tuple[float, float]:
     if np.isfinite(upper):
         return (upper - 1.7 - shift, upper - 2.6 + shift)
     return (0.4 + shift, -1.1 + shift)
+
+
+def _spread_values(domain: Interval, index: int) -> tuple[float, float, float]:
+    """Three points spread over a domain (near its ends and in between), for cross-checks that
+    cover the whole domain, not only the region of the two test points."""
+    lower, upper = float(domain[0]), float(domain[1])
+    shift = 0.03 * (index % 3)
+    if np.isfinite(lower) and np.isfinite(upper):
+        return tuple(lower + (upper - lower) * f for f in (0.07 + shift, 0.55 - shift, 0.9 - shift))
+    if np.isfinite(lower):
+        return (lower + 0.35 + shift, lower + 1.0 - shift, lower + 6.0 + shift)
+    if np.isfinite(upper):
+        return (upper - 0.35 - shift, upper - 1.0 + shift, upper - 6.0 - shift)
+    return (-3.0 + shift, 0.2 + shift, 4.0 - shift)
+
+
+def _point_at_fraction(domain: Interval, fraction: float, index: int) -> float:
+    """The point a fraction 0 < f < 1 of the way through a domain (infinite ends mapped by
+    f / (1 - f)), for scans of the parameter domain."""
+    lower, upper = float(domain[0]), float(domain[1])
+    f = min(max(fraction + 0.003 * (index % 3), 1e-3), 1 - 1e-3)
+    if np.isfinite(lower) and np.isfinite(upper):
+        return lower + (upper - lower) * f
+    if np.isfinite(lower):
+        return lower + 2.0 * f / (1 - f)
+    if np.isfinite(upper):
+        return upper - 2.0 * (1 - f) / f
+    return 3.0 * float(np.tan((f - 0.5) * np.pi))
 
 
 class Family:
@@ -107,7 +139,11 @@ class Family:
         self.params: tuple[sp.Symbol, ...] = tuple(params)
         self.discrete = bool(discrete)
         self.name = name or f"family({self.log_density})"
-        self.time_limit = time_limit
+        if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not (
+                np.isfinite(time_limit) and time_limit > 0):
+            raise FamilySpecError(f"{self.name}: the time limit must be a positive finite number "
+                                  f"of seconds, got {time_limit!r}")
+        self.time_limit = float(time_limit)
         self._sampler = sampler
         self.support = support
         self.bounds = self._check_support(support)
@@ -120,6 +156,7 @@ class Family:
             self.test_points = [self.theta_tuple(point) for point in test_points]
         for point in self.test_points:
             self.check_normalised(point)
+        self._check_fixed_support()
 
     # ----------------------------------------------------------------------- validation
     def __repr__(self) -> str:
@@ -239,19 +276,123 @@ class Family:
             out.append(number)
         return tuple(out)
 
+    def _check_fixed_support(self) -> None:
+        """Raise RegularityError if the set where p > 0 moves with theta, however it is written
+        (a Piecewise, an indicator, a log that turns -inf): scanned on a grid of x at the test
+        points and at points spread over the parameter domains."""
+        if len(self.xs) != 1:
+            return
+        lower, upper = (float(b) for b in self.bounds[0])
+        grid = numeric.support_grid(lower, upper, self.discrete, size=401)
+        masks = []
+        evaluator = self._log_density_eval
+        for point in self.coverage_points():
+            with np.errstate(all="ignore"):
+                values = evaluator(grid, *point)[0]
+            masks.append((point, values > -np.inf))
+        reference_point, reference = masks[0]
+        for point, mask in masks[1:]:
+            for index in np.nonzero(mask != reference)[0]:
+                # a float -inf may be an underflow: confirm both values in mpmath
+                here = evaluator.precise_entry(0, [grid[index], *point])
+                there = evaluator.precise_entry(0, [grid[index], *reference_point])
+                if (here > -np.inf) == (there > -np.inf):
+                    continue
+                where = grid[index]
+                inside, outside = ((point, reference_point) if here > -np.inf
+                                   else (reference_point, point))
+                raise RegularityError(
+                    f"{self.name}: the set where the density is positive moves with theta: at "
+                    f"x = {where:.6g} it is positive for {self._describe(inside)} and zero for "
+                    f"{self._describe(outside)}. The Fisher identities need a support that does "
+                    "not move with theta (the gradient cannot pass the integral sign, and "
+                    "E[score] = 0 fails there).")
+
+    def _is_valid_point(self, point: tuple[float, ...]) -> bool:
+        """True where p(. | point) is a normalised density (parameters may be constrained
+        jointly, like probabilities that sum to at most one)."""
+        try:
+            self.check_normalised(point)
+        except (NormalisationError, DomainError):
+            return False
+        return True
+
+    @cached_property
+    def _spread_points(self) -> list[tuple[float, ...]]:
+        """Three points spread over the parameter domains, kept where the density is valid."""
+        spreads = [_spread_values(self.domains[p], i) for i, p in enumerate(self.params)]
+        points = [tuple(v[j] for v in spreads) for j in range(3)]
+        return [q for q in points if q not in self.test_points and self._is_valid_point(q)]
+
+    def coverage_points(self, *expressions: sp.Expr) -> list[tuple[float, ...]]:
+        """Parameter points for cross-checks: the test points, three points spread over the
+        domains, and one point in every branch of each Piecewise in theta found in the log
+        density or in ``expressions`` (conditions on theta alone)."""
+        points = list(self.test_points)
+        if len(self.xs) > 1:  # each check is a costly n-d quadrature: the test points only
+            return points
+        points += self._spread_points
+        conditions = []
+        for expr in (self.log_density, *expressions):
+            for piecewise in sp.sympify(expr).atoms(sp.Piecewise):
+                for _branch, condition in piecewise.args:
+                    if (isinstance(condition, sp.Basic) and condition.free_symbols
+                            and not condition.has(*self.xs)):
+                        conditions.append(self._unwork(condition))
+        if conditions:
+            functions = [sp.lambdify(self.params, c, MODULES) for c in conditions]
+            seen = {tuple(bool(f(*q)) for f in functions) for q in points}
+            for fraction in np.linspace(0.01, 0.99, 99):
+                candidate = tuple(_point_at_fraction(self.domains[p], fraction, i)
+                                  for i, p in enumerate(self.params))
+                pattern = tuple(bool(f(*candidate)) for f in functions)
+                if pattern not in seen and self._is_valid_point(candidate):
+                    seen.add(pattern)
+                    points.append(candidate)
+        unique = []
+        for q in points:
+            if q not in unique:
+                unique.append(q)
+        return unique
+
     # ------------------------------------------------------------------ sympy: closed forms
     def score(self) -> sp.Matrix:
         """The score s(theta) = grad_theta log p(x | theta), a k x 1 column."""
-        return sp.Matrix([sp.simplify(sp.diff(self.log_density, p)) for p in self.params])
+        log_density = self._work(self.log_density)
+        return self._unwork(sp.Matrix([sp.simplify(sp.diff(log_density, p))
+                                       for p in self._wparams]))
 
     def hessian(self) -> sp.Matrix:
         """The k x k matrix of second derivatives of log p(x | theta) in theta."""
-        return sp.hessian(self.log_density, list(self.params)).applyfunc(sp.simplify)
+        return self._unwork(sp.hessian(self._work(self.log_density), self._wparams)
+                            .applyfunc(sp.simplify))
+
+    def kinks(self) -> list[sp.Expr]:
+        """The g(x, theta) whose zero set is a kink or branch switch of log p that moves with theta
+        (abs(x - m), a Piecewise in x and theta, max, ...): there the second derivative in theta
+        has a Dirac term that pointwise Hessians miss."""
+        return [self._unwork(g) for g in numeric.kinks_in_x(self._work(self.log_density),
+                                                            self._wxs, self._wparams)]
+
+    def refuse_hessian_form(self) -> None:
+        """Raise DerivationError if log p has a kink that moves with theta (see ``kinks``)."""
+        kinks = self.kinks()
+        hessian_deltas = [d for d in self.hessian().atoms(sp.DiracDelta) if d.has(*self.xs)]
+        if kinks or hessian_deltas:
+            where = ", ".join(f"{g} = 0" for g in kinks) or str(hessian_deltas[0])
+            raise DerivationError(
+                f"{self.name}: log p is not twice differentiable in theta: it has a kink at "
+                f"{where}, so its Hessian carries a Dirac delta there that pointwise Hessians "
+                "miss; use the score form E[s s^T] (method='score')")
 
     @cached_property
     def _key(self) -> tuple:
-        return (sp.srepr(self.log_density), self.xs, self.params, tuple(self.bounds),
-                self.discrete)
+        """Everything a derivation depends on (DERIVATION_INPUTS), assumptions included."""
+        domains = tuple((p, self.domains.get(p)) for p in self.params)
+        values = {"log_density": self.log_density, "xs": self.xs, "params": self.params,
+                  "bounds": tuple(self.bounds), "discrete": self.discrete, "domains": domains}
+        return tuple((name, sp.srepr(values[name]) if name != "discrete" else values[name])
+                     for name in DERIVATION_INPUTS)
 
     @cached_property
     def _working(self) -> tuple[dict, dict]:
@@ -339,26 +480,89 @@ class Family:
                     failures.append(f"{label}: not applicable")
                     continue
                 check(result)
-                return result
+                return self._drop_conditions_that_hold(result)
             except DerivationError as error:
                 failures.append(f"{label}: {error}")
         raise DerivationError(f"{self.name}: no trustworthy closed form for the {what} "
                               f"({'; '.join(failures)})")
 
+    def _domain_scan(self, size: int = 256) -> list[tuple[float, ...]]:
+        """Deterministic quasi-random points (Halton) filling the box of parameter domains."""
+        from scipy.stats import qmc
+
+        fractions = qmc.Halton(len(self.params), scramble=False).random(size + 1)[1:]
+        return [tuple(_point_at_fraction(self.domains[p], float(f[i]), 0)
+                      for i, p in enumerate(self.params)) for f in fractions]
+
+    def _drop_conditions_that_hold(self, result: Any) -> Any:
+        """Replace Piecewise((e, c), (nan, True)) by e when c holds at every point of a scan of
+        the parameter domains (sympy's convergence conditions); otherwise keep it, so that it
+        evaluates to NaN (and the numeric side falls back to quadrature) where c fails."""
+        replacements = {}
+        for piecewise in sp.sympify(result).atoms(sp.Piecewise):
+            (expr, condition), rest = piecewise.args[0], piecewise.args[1:]
+            if (len(rest) != 1 or rest[0].expr is not sp.nan or condition.has(*self.xs)
+                    or expr.has(sp.Piecewise)):
+                continue
+            if not condition.free_symbols <= set(self.params):
+                continue
+            test = sp.lambdify(self.params, self._unwork(condition), MODULES)
+            points = self._domain_scan() + self.coverage_points()
+            try:
+                holds = all(bool(test(*q)) for q in points)
+            except (TypeError, ValueError, NameError):
+                holds = False
+            if holds:
+                replacements[piecewise] = expr
+        result = sp.sympify(result).xreplace(replacements) if replacements else result
+        return self._resolve_case_distinctions(result)
+
+    def _resolve_case_distinctions(self, result: Any) -> Any:
+        """Min, Max, abs and sign of the parameters alone replaced by the one argument (or sign)
+        they take at every point of a scan of the domains (Min(1, c) = c for c in (0, 1))."""
+        replacements = {}
+        points = self._domain_scan() + self.coverage_points()
+        for atom in sp.sympify(result).atoms(sp.Min, sp.Max, sp.Abs, sp.sign):
+            if not atom.free_symbols or not atom.free_symbols <= set(self.params):
+                continue
+            candidates = (list(atom.args) if isinstance(atom, (sp.Min, sp.Max))
+                          else [atom.args[0], -atom.args[0]] if isinstance(atom, sp.Abs)
+                          else [sp.Integer(1), sp.Integer(-1)])
+            value = sp.lambdify(self.params, atom, MODULES)
+            for candidate in candidates:
+                other = sp.lambdify(self.params, candidate, MODULES)
+                try:
+                    same = all(float(value(*q)) == float(other(*q)) for q in points)
+                except (TypeError, ValueError, ZeroDivisionError):
+                    same = False
+                if same:
+                    replacements[atom] = candidate
+                    break
+        if not replacements:
+            return result
+        return sp.sympify(result).xreplace(replacements).applyfunc(sp.simplify) if isinstance(
+            result, sp.MatrixBase) else sp.simplify(sp.sympify(result).xreplace(replacements))
+
     def _check_fisher(self, fisher: sp.Matrix) -> None:
-        function = sp.lambdify(self.params, fisher, MODULES)
-        for point in self.test_points:
-            closed = np.asarray(function(*point), dtype=float)
-            numeric = self.fisher_by_quadrature(point)
-            _assert_close(closed, numeric, f"Fisher at {self._describe(point)}")
+        function = numeric.lambdify_checked(self.params, list(fisher), "the Fisher information")
+        k = len(self.params)
+        for point in self.coverage_points(fisher):
+            with np.errstate(all="ignore"):
+                closed = np.asarray(function(*point), dtype=float).reshape(k, k)
+            numeric_value = self.fisher_by_quadrature(point)
+            _assert_close(closed, numeric_value, f"Fisher at {self._describe(point)}")
 
     def _check_kl(self, kl: sp.Expr) -> None:
-        function = sp.lambdify([*self.params, *self._primed], kl, MODULES)
-        first, second = self.test_points[0], self.test_points[-1]
-        for a, b in ((first, second), (second, first), (first, first)):
-            closed = float(function(*a, *b))
-            numeric = self.kl_by_quadrature(a, b)
-            _assert_close(np.array(closed), np.array(numeric),
+        function = numeric.lambdify_checked([*self.params, *self._primed], kl, "the KL divergence")
+        points = self.coverage_points(kl)
+        first, second = points[0], points[1 % len(points)]
+        pairs = [(first, second), (second, first), (first, first)]
+        pairs += [(q, first) for q in points[2:]]
+        for a, b in pairs:
+            with np.errstate(all="ignore"):
+                closed = float(function(*a, *b))
+            numeric_value = self.kl_by_quadrature(a, b)
+            _assert_close(np.array(closed), np.array(numeric_value),
                           f"KL between {self._describe(a)} and {self._describe(b)}")
 
     def _describe(self, point: Sequence[float]) -> str:
@@ -384,16 +588,35 @@ class Family:
 
     # ------------------------------------------------------------------- numpy: numbers
     @cached_property
+    def _log_density_eval(self) -> numeric.Evaluator:
+        return numeric.Evaluator([*self.xs, *self.params], [self.log_density], "the log density",
+                                 keep_minus_inf=True)
+
+    @cached_property
     def _log_density_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], self.log_density, MODULES)
+        evaluator = self._log_density_eval
+        return lambda *values: evaluator(*values)[0]
+
+    @cached_property
+    def _score_eval(self) -> numeric.Evaluator:
+        # the user's own form differentiated, not a simplified one (simplification may make it
+        # overflow where the density is ordinary); NaN / inf entries are redone in mpmath
+        log_density = self._work(self.log_density)
+        raw = [self._unwork(sp.diff(log_density, p)) for p in self._wparams]
+        return numeric.Evaluator([*self.xs, *self.params], raw, "the score")
 
     @cached_property
     def _score_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], list(self.score()), MODULES)
+        evaluator = self._score_eval
+        return lambda *values: evaluator(*values)
 
     @cached_property
-    def _hessian_fn(self) -> Callable:
-        return sp.lambdify([*self.xs, *self.params], self.hessian(), MODULES)
+    def _hessian_eval(self) -> numeric.Evaluator:
+        log_density = self._work(self.log_density)
+        k = len(self.params)
+        entries = [self._unwork(sp.diff(log_density, self._wparams[i], self._wparams[j]))
+                   for i in range(k) for j in range(k)]
+        return numeric.Evaluator([*self.xs, *self.params], entries, "the Hessian of log p")
 
     def _columns(self, xs: Any) -> list[np.ndarray]:
         array = np.asarray(xs, dtype=float)
@@ -407,8 +630,7 @@ class Family:
     def logpdf(self, xs: Any, theta: Theta) -> np.ndarray:
         """log p(x | theta) at the points xs."""
         columns = self._columns(xs)
-        with np.errstate(all="ignore"):
-            values = self._log_density_fn(*columns, *self.theta_tuple(theta))
+        values = self._log_density_fn(*columns, *self.theta_tuple(theta))
         return np.broadcast_to(np.asarray(values, dtype=float), columns[0].shape).copy()
 
     def score_numeric(self, xs: Any, theta: Theta) -> np.ndarray:
@@ -419,41 +641,79 @@ class Family:
                          for v in values], axis=-1)
 
     def hessian_numeric(self, xs: Any, theta: Theta) -> np.ndarray:
-        """Hessians of log p at the points xs: an (n, k, k) array."""
+        """Hessians of log p at the points xs: an (n, k, k) array.
+
+        Refused (DerivationError) where log p has a kink that moves with theta."""
+        self.refuse_hessian_form()
         columns = self._columns(xs)
         point = self.theta_tuple(theta)
         k = len(self.params)
+        values = self._hessian_eval(*columns, *point)
         out = np.empty(columns[0].shape + (k, k))
-        matrix = self.hessian()
         for i in range(k):
             for j in range(k):
-                entry = sp.lambdify([*self.xs, *self.params], matrix[i, j], MODULES)
-                out[..., i, j] = np.broadcast_to(np.asarray(entry(*columns, *point), dtype=float),
-                                                 columns[0].shape)
+                out[..., i, j] = np.broadcast_to(values[i * k + j], columns[0].shape)
         return out
 
     @cached_property
-    def _fisher_fn(self) -> Callable:
-        return sp.lambdify(self.params, self.fisher(), MODULES)
+    def _fisher_fns(self) -> tuple[Callable, Callable]:
+        entries = list(self.fisher())
+        return (numeric.lambdify_checked(self.params, entries, "the Fisher information"),
+                numeric.lambdify_checked(self.params, entries, "the Fisher information",
+                                         modules=["mpmath"]))
 
     @cached_property
-    def _kl_fn(self) -> Callable:
-        return sp.lambdify([*self.params, *self._primed], self._kl_generic(), MODULES)
+    def _kl_fns(self) -> tuple[Callable, Callable]:
+        args = [*self.params, *self._primed]
+        kl = [self._kl_generic()]
+        return (numeric.lambdify_checked(args, kl, "the KL divergence"),
+                numeric.lambdify_checked(args, kl, "the KL divergence", modules=["mpmath"]))
 
     def fisher_numeric(self, theta: Theta) -> np.ndarray:
-        """The closed-form Fisher information evaluated at theta: a (k, k) array."""
-        return np.asarray(self._fisher_fn(*self.theta_tuple(theta)), dtype=float)
+        """The closed-form Fisher information evaluated at theta: a (k, k) array.
+
+        Floats are checked against mpmath; where the closed form is ill-conditioned (cancellation
+        near a removable singularity) the high-precision value is returned, and where it has no
+        value (0/0 at the singularity itself) the quadrature is."""
+        point = self.theta_tuple(theta)
+        k = len(self.params)
+        value = numeric.closed_form_value(*self._fisher_fns, point)
+        if value is None:
+            return self.fisher_by_quadrature(point)
+        return np.asarray(value, dtype=float).reshape(k, k)
 
     def kl_numeric(self, theta: Theta, theta_other: Theta) -> float:
-        """The closed-form KL(p_theta || p_theta_other) evaluated."""
-        return float(self._kl_fn(*self.theta_tuple(theta), *self.theta_tuple(theta_other)))
+        """The closed-form KL(p_theta || p_theta_other) evaluated (checked like fisher_numeric)."""
+        point, other = self.theta_tuple(theta), self.theta_tuple(theta_other)
+        value = numeric.closed_form_value(*self._kl_fns, (*point, *other))
+        if value is None:
+            return self.kl_by_quadrature(point, other)
+        return float(np.ravel(value)[0])
 
     # --------------------------------------------------------- quadrature: independent numbers
+    @cached_property
+    def _switch_fns(self) -> list[Callable]:
+        """g(x, theta) whose zeros in x are kinks or branch switches of the log density."""
+        if len(self.xs) != 1:
+            return []
+        functions = numeric.switching_functions(self.log_density, self.xs)
+        return [sp.lambdify([*self.xs, *self.params], g, MODULES) for g in functions]
+
+    def _nonsmooth_points(self, point: tuple[float, ...]) -> list[float]:
+        """Points of the support where log p(. | point) is not smooth (quadrature splits there)."""
+        if not self._switch_fns:
+            return []
+        lower, upper = (float(b) for b in self.bounds[0])
+        grid = numeric.support_grid(lower, upper, False, size=2001)
+        return numeric.zeros_on_grid(
+            [lambda t, g=g: g(t, *point) for g in self._switch_fns], grid)
+
     def _expect_fn(self, fn: Callable, point: tuple[float, ...],
                    other: tuple[float, ...] | None = None) -> float:
         """E_theta[fn(x...)] by quadrature or summation; fn takes the coordinates of x.
 
-        For a 1-D integral the range is split at the mode of p_theta (and of p_other if given)."""
+        For a 1-D integral the range is split at the mode of p_theta (and of p_other if given)
+        and at every kink or branch switch of either density."""
         def density(*coords: Any) -> Any:
             with np.errstate(all="ignore"):
                 return np.exp(self._log_density_fn(*coords, *point))
@@ -461,9 +721,24 @@ class Family:
         bounds = [(float(lo), float(hi)) for lo, hi in self.bounds]
 
         def weighted(*coords: Any) -> Any:
-            p = density(*coords)
-            with np.errstate(all="ignore"):
-                value = np.where(p > 0, np.asarray(fn(*coords), dtype=float) * p, 0.0)
+            if all(np.ndim(c) == 0 for c in coords):  # scalar calls from quad: the fast path
+                scalars = tuple(np.float64(c) for c in coords)
+                p_scalar = float(density(*scalars))
+                if not p_scalar > 0:
+                    return 0.0
+                with np.errstate(all="ignore"):
+                    return float(np.asarray(fn(*scalars), dtype=float)) * p_scalar
+            coords = tuple(np.asarray(c, dtype=float) for c in coords)
+            p = np.asarray(density(*coords), dtype=float)
+            shape = np.broadcast_shapes(p.shape, *(c.shape for c in coords))
+            p = np.broadcast_to(p, shape)
+            value = np.zeros(shape)
+            alive = p > 0  # fn is evaluated only where the density is positive
+            if alive.any():
+                inside = [np.broadcast_to(c, shape)[alive] for c in coords]
+                with np.errstate(all="ignore"):
+                    value[alive] = np.broadcast_to(np.asarray(fn(*inside), dtype=float),
+                                                   p[alive].shape) * p[alive]
             return value if np.ndim(value) else float(value)
 
         if self.discrete:
@@ -472,10 +747,13 @@ class Family:
                                       "not supported")
             return quadrature.sum_discrete(weighted, density, bounds[0])
         if len(bounds) == 1:
-            extra = () if other is None else (quadrature._centre(
-                lambda t: self._log_density_fn(t, *other), *bounds[0]),)
+            extra = list(self._nonsmooth_points(point))
+            if other is not None:
+                extra.append(quadrature._centre(lambda t: self._log_density_fn(t, *other),
+                                                *bounds[0]))
+                extra += self._nonsmooth_points(other)
             return quadrature.integrate_1d(
-                weighted, lambda t: self._log_density_fn(t, *point), bounds[0], extra)
+                weighted, lambda t: self._log_density_fn(t, *point), bounds[0], tuple(extra))
         return quadrature.integrate_nd(weighted, bounds)
 
     def expect(self, expr: sp.Expr, theta: Theta) -> float:
@@ -507,29 +785,26 @@ class Family:
                          for i in range(len(self.params))])
 
     def fisher_by_quadrature(self, theta: Theta, form: str = "score") -> np.ndarray:
-        """F(theta) by quadrature: E[s s^T] (form="score") or -E[Hessian] (form="hessian")."""
+        """F(theta) by quadrature: E[s s^T] (form="score") or -E[Hessian] (form="hessian").
+
+        The Hessian form is refused (DerivationError) where log p has a kink that moves with
+        theta: its Dirac term is invisible to quadrature."""
+        if form not in ("score", "hessian"):
+            raise ValueError(f"form must be 'score' or 'hessian', got {form!r}")
         point = self.theta_tuple(theta)
         k = len(self.params)
         out = np.empty((k, k))
-        hessian = self.hessian()
+        if form == "hessian":
+            self.refuse_hessian_form()
         for i in range(k):
             for j in range(i, k):
                 if form == "score":
                     def entry(*c: Any, i: int = i, j: int = j) -> Any:
                         s = self._score_fn(*c, *point)
                         return s[i] * s[j]
-                elif form == "hessian":
-                    if hessian[i, j].has(sp.DiracDelta):
-                        raise DerivationError(
-                            f"{self.name}: the Hessian of log p contains a Dirac delta (log p is "
-                            "not twice differentiable in theta); quadrature cannot integrate it, "
-                            "use the score form")
-                    h_ij = sp.lambdify([*self.xs, *self.params], -hessian[i, j], MODULES)
-
-                    def entry(*c: Any, h_ij: Callable = h_ij) -> Any:
-                        return h_ij(*c, *point) + 0.0 * c[0]
                 else:
-                    raise ValueError(f"form must be 'score' or 'hessian', got {form!r}")
+                    def entry(*c: Any, i: int = i, j: int = j) -> Any:
+                        return -self._hessian_eval(*c, *point)[i * k + j]
                 out[i, j] = out[j, i] = self._expect_fn(entry, point)
         return out
 

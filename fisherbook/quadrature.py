@@ -6,6 +6,7 @@ the independent checks every closed form is compared against.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -62,19 +63,80 @@ def integrate_nd(integrand: Callable[..., float], bounds: Sequence[Bounds]) -> f
     return value
 
 
+#: Mass (relative to the largest term) below which a stretch of the support is negligible.
+_NEGLIGIBLE = 1e-25
+#: Largest tail, relative to the sum, that the tail estimate may leave uncertain.
+_TAIL_TOLERANCE = 1e-10
+#: Term counts at which a heavy tail is tried as an integral (if its mass is not yet negligible).
+_TAIL_ATTEMPTS = (16 * _CHUNK, 64 * _CHUNK, 256 * _CHUNK)
+
+
+def _reach(pmf: Callable[[np.ndarray], np.ndarray], start: int, direction: int) -> int:
+    """How far from ``start`` the mass reaches: a scan of the pmf on a log-spaced grid out to
+    10^15 steps finds far modes that a chunk-by-chunk sum would stop short of."""
+    offsets = np.unique(np.round(np.geomspace(1.0, 1e15, 4000)))
+    with np.errstate(all="ignore"):
+        values = np.nan_to_num(np.asarray(pmf(start + direction * offsets), dtype=float)
+                               * np.ones_like(offsets), nan=0.0, posinf=0.0)
+    if not np.any(values > 0):
+        return 0
+    weighted = values * offsets
+    alive = np.nonzero(weighted > _NEGLIGIBLE * np.max(weighted))[0]
+    return int(offsets[alive[-1]]) if alive.size else 0
+
+
+def _tail(terms: Callable[[np.ndarray], np.ndarray], first: int, direction: int) -> float:
+    """Sum of terms(k) for k = first, first + direction, ... beyond the direct sum, as the
+    Euler-Maclaurin (midpoint) integral of the terms from first - 1/2 on; allowed only where the
+    terms are monotone and of one sign on a log-spaced grid of the tail (the caller bounds the
+    midpoint error by the change of the terms per step). Raises DerivationError otherwise."""
+    offsets = np.geomspace(1.0, 1e15, 600)
+    with np.errstate(all="ignore"):
+        grid = np.asarray(terms(first + direction * (offsets - 1.0)), dtype=float)
+    if not np.all(np.isfinite(grid)):
+        raise DerivationError("the terms of the sum are not finite on its tail (they must be "
+                              "smooth in k to bound it)")
+    magnitudes = np.abs(grid)
+    if np.any(np.diff(magnitudes) > 1e-12 * magnitudes[:-1]) or np.any(np.diff(np.sign(grid))):
+        raise DerivationError(f"could not bound the tail of the sum beyond k = {first}: its "
+                              "terms are not monotone there")
+
+    origin = first - direction * 0.5
+
+    def integrand(u: float) -> float:
+        # k = origin + direction * (e^u - 1): a power-law tail is smooth and short in u
+        with np.errstate(all="ignore"):
+            k = origin + direction * np.expm1(u)
+            value = float(np.asarray(terms(np.array([k])), dtype=float)[0]) * np.exp(u)
+        return value if np.isfinite(value) else 0.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value = sum(integrate.quad(integrand, a, b, limit=400, epsabs=0.0, epsrel=1e-11)[0]
+                    for a, b in ((0.0, 10.0), (10.0, 60.0), (60.0, 690.0)))
+    if not np.isfinite(value):
+        raise DerivationError(f"the tail of the sum beyond k = {first} is not finite")
+    return float(value)
+
+
 def sum_discrete(terms: Callable[[np.ndarray], np.ndarray], pmf: Callable[[np.ndarray], np.ndarray],
                  bounds: Bounds) -> float:
-    """Sum of terms(k) over the integers k in bounds; an infinite side is summed until its tail
-    of probability mass is below 1e-17 relative to the total."""
+    """Sum of terms(k) over the integers k in bounds. An infinite side is summed directly at
+    least as far as its mass reaches (scanned out to 10^15, so a far mode is not missed) and
+    until its tail of probability is below 1e-17 of the total; a heavy tail left beyond
+    2,000,000 terms is added as an integral (Euler-Maclaurin), or the sum is refused, saying the
+    tail could not be bounded."""
     lower, upper = bounds
-    if np.isfinite(lower) and np.isfinite(upper):
+    if np.isfinite(lower) and np.isfinite(upper) and upper - lower < _MAX_TERMS:
         ks = np.arange(int(lower), int(upper) + 1, dtype=float)
         return float(np.sum(terms(ks)))
     if not np.isfinite(lower) and not np.isfinite(upper):
         return (sum_discrete(terms, pmf, (-np.inf, -1.0)) + sum_discrete(terms, pmf, (0.0, np.inf)))
     direction = 1 if np.isfinite(lower) else -1
     start = int(lower) if direction == 1 else int(upper)
+    reach = _reach(pmf, start, direction)
     total, mass, count = 0.0, 0.0, 0
+    failure = "the terms were not summed"
     while count < _MAX_TERMS:
         ks = start + direction * np.arange(count, count + _CHUNK, dtype=float)
         with np.errstate(all="ignore"):
@@ -84,7 +146,27 @@ def sum_discrete(terms: Callable[[np.ndarray], np.ndarray], pmf: Callable[[np.nd
         total += float(np.sum(values))
         mass += float(np.sum(probs))
         count += _CHUNK
-        if mass > 0 and probs[-1] < 1e-17 * mass and probs[-1] <= probs[0] and count >= _CHUNK:
+        if (count > reach and mass > 0 and probs[-1] < 1e-17 * mass and probs[-1] <= probs[0]):
             return total
-    raise DerivationError(f"summation over the infinite support did not converge in {_MAX_TERMS} "
-                          "terms (a heavy tail, or an unnormalised mass function?)")
+        if count in _TAIL_ATTEMPTS or count >= _MAX_TERMS:
+            try:
+                return total + _bounded_tail(terms, start + direction * count, direction, total)
+            except DerivationError as error:
+                failure = str(error)
+    raise DerivationError(f"could not sum over the infinite support: after {count} terms, "
+                          f"{failure}")
+
+
+def _bounded_tail(terms: Callable[[np.ndarray], np.ndarray], first: int, direction: int,
+                  total: float) -> float:
+    """The tail from ``first`` on (see ``_tail``), if its error is below the tail tolerance."""
+    tail = _tail(terms, first, direction)
+    with np.errstate(all="ignore"):
+        ends = np.asarray(terms(np.array([first, first + direction], dtype=float)), dtype=float)
+    # midpoint-rule error of a monotone tail: about |f'(first)| / 24, bounded by |f(k) - f(k+1)|
+    error = 2.0 * abs(float(ends[0] - ends[1]))
+    if not error <= _TAIL_TOLERANCE * max(abs(total + tail), 1e-300):
+        raise DerivationError(
+            f"the tail could not be bounded: its terms still change by {error:.3g} per step, "
+            f"too much to bound the rest to a relative {_TAIL_TOLERANCE:g}")
+    return tail

@@ -111,24 +111,44 @@ def expectation(integrand: sp.Expr, xs: Sequence[sp.Symbol],
         else:
             result = sp.integrate(result, (x, lower, upper))
     result = sp.simplify(sp.piecewise_fold(result))
-    if result.has(sp.Integral, sp.Sum):
+    if result.has(sp.Integral, sp.Sum) and not isinstance(result, sp.Piecewise):
         raise DerivationError("sympy left the integral unevaluated")
     if isinstance(result, sp.Piecewise):
         if not allow_conditions:
             raise DerivationError("sympy's answer holds only under conditions (Piecewise)")
-        result = _drop_convergence_conditions(result)
-    if result.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        result = resolve_conditions(result)
+    branches = result.args if isinstance(result, sp.Piecewise) else ((result, True),)
+    if any(b.has(sp.nan, sp.zoo, sp.oo, -sp.oo) for b, _c in branches if b is not sp.nan):
         raise DerivationError("sympy returned a non-finite expression")
     return result
 
 
-def _drop_convergence_conditions(result: sp.Piecewise) -> sp.Expr:
-    """Keep the first branch of a Piecewise; raise if sympy only has an unevaluated fallback.
-    (A wrong branch is caught by the numeric cross-check that follows every derivation.)"""
-    first = result.args[0].expr
-    if first.has(sp.Integral, sp.Sum, sp.Piecewise):
-        raise DerivationError("sympy returned a conditional (Piecewise) result it could not resolve")
-    return first
+def resolve_conditions(result: sp.Piecewise) -> sp.Expr:
+    """A Piecewise answer made honest: branches whose condition is False are dropped, a branch
+    whose condition is True ends it, and a branch sympy could not evaluate (an Integral or Sum
+    left behind) becomes NaN, so that evaluating where its condition fails gives NaN, never a
+    number from another branch. Every branch sympy did evaluate is kept: a Piecewise in the
+    parameters is a per-branch answer, checked numerically in every branch by the caller.
+    (Conditions that hold on the whole parameter domain are removed by the caller, which knows
+    the domain.)"""
+    pieces = []
+    for expr, condition in result.args:
+        condition = sp.simplify(condition) if isinstance(condition, sp.Basic) else condition
+        if condition is sp.false or condition is False:
+            continue
+        if expr.has(sp.Integral, sp.Sum, sp.Piecewise) and not isinstance(expr, sp.Piecewise):
+            expr = sp.nan
+        pieces.append((expr, condition))
+        if condition is sp.true or condition is True:
+            break
+    if not pieces or all(expr is sp.nan for expr, _c in pieces):
+        raise DerivationError("sympy returned a conditional (Piecewise) result it could not "
+                              "resolve")
+    if pieces[-1][1] is not sp.true and pieces[-1][1] is not True:
+        pieces.append((sp.nan, True))
+    if len(pieces) == 1:
+        return pieces[0][0]
+    return sp.Piecewise(*pieces)
 
 
 def _worker(connection: Any, func: Callable, args: tuple) -> None:

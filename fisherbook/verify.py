@@ -63,6 +63,27 @@ class VerificationReport:
                 f"<th>status</th><th>detail</th></tr></thead><tbody>{cells}</tbody></table>")
 
 
+def _largest(values: list[float]) -> float:
+    """The largest of absolute differences, NaN if any is NaN (Python's max drops a NaN that is
+    not first: max(0.0, nan) == 0.0), so that a NaN can never pass as within tolerance."""
+    array = np.abs(np.asarray(values, dtype=float))
+    if array.size == 0:
+        return 0.0
+    if np.any(np.isnan(array)):
+        return float("nan")
+    return float(np.max(array))
+
+
+def _at_least_one(size: float) -> float:
+    """max(1, size), NaN for a NaN size (Python's max(1.0, nan) is 1.0)."""
+    return size if not size <= 1.0 else 1.0
+
+
+def _status(worst: float, tolerance: float) -> str:
+    """CHECKED only for a finite difference within tolerance: NaN and inf fail."""
+    return CHECKED if np.isfinite(worst) and worst <= tolerance else FAILED
+
+
 def _score_mean_symbolic(family: Family) -> sp.Matrix:
     log_density = family._work(family.log_density)
     density = sp.exp(log_density)
@@ -98,15 +119,17 @@ def _row_score_mean(family: Family, seconds: float) -> Row:
         note = "sympy's integral did not simplify to 0; "
     except DerivationError as error:
         note = f"sympy: {error}; "
-    worst = 0.0
-    for point in family.test_points:
-        worst = max(worst, float(np.max(np.abs(family.score_mean_by_quadrature(point)))))
-    scale = max(1.0, *(float(np.max(np.abs(family.fisher_by_quadrature(p))))
-                       for p in family.test_points)) ** 0.5
-    tolerance = NUMERIC_RTOL * scale
-    status = CHECKED if worst <= tolerance else FAILED
-    return Row(name, status, f"{note}quadrature at {len(family.test_points)} points: "
-                             f"max |E[s]| = {worst:.2e} (tolerance {tolerance:.1e})")
+    try:
+        means = [family.score_mean_by_quadrature(point) for point in family.test_points]
+        fishers = [family.fisher_by_quadrature(point) for point in family.test_points]
+    except (ArithmeticError, DerivationError) as error:
+        return Row(name, FAILED, f"{note}quadrature failed: {error}")
+    worst = _largest([float(v) for m in means for v in np.ravel(m)])
+    tolerance = NUMERIC_RTOL * _at_least_one(_largest([float(v) for f in fishers
+                                                       for v in np.ravel(f)])) ** 0.5
+    return Row(name, _status(worst, tolerance),
+               f"{note}quadrature at {len(family.test_points)} points: "
+               f"max |E[s]| = {worst:.2e} (tolerance {tolerance:.1e})")
 
 
 def _row_information_equality(family: Family, seconds: float) -> Row:
@@ -121,18 +144,20 @@ def _row_information_equality(family: Family, seconds: float) -> Row:
         note = "sympy's two integrals did not simplify to the same matrix; "
     except DerivationError as error:
         note = f"sympy: {error}; "
-    worst, tolerance = 0.0, 0.0
+    differences, sizes = [], []
     for point in family.test_points:
-        outer_num = family.fisher_by_quadrature(point, form="score")
         try:
+            outer_num = family.fisher_by_quadrature(point, form="score")
             hessian_num = family.fisher_by_quadrature(point, form="hessian")
-        except DerivationError as error:
+        except (ArithmeticError, DerivationError) as error:
             return Row(name, FAILED, f"{note}{error}")
-        worst = max(worst, float(np.max(np.abs(outer_num - hessian_num))))
-        tolerance = max(tolerance, NUMERIC_RTOL * max(1.0, float(np.max(np.abs(outer_num)))))
-    status = CHECKED if worst <= tolerance else FAILED
-    return Row(name, status, f"{note}quadrature at {len(family.test_points)} points: max "
-                             f"difference {worst:.2e} (tolerance {tolerance:.1e})")
+        differences += list(np.ravel(outer_num - hessian_num))
+        sizes += list(np.ravel(outer_num))
+    worst = _largest(differences)
+    tolerance = NUMERIC_RTOL * _at_least_one(_largest(sizes))
+    return Row(name, _status(worst, tolerance),
+               f"{note}quadrature at {len(family.test_points)} points: max "
+               f"difference {worst:.2e} (tolerance {tolerance:.1e})")
 
 
 def _row_kl_curvature(family: Family) -> Row:
@@ -146,15 +171,20 @@ def _row_kl_curvature(family: Family) -> Row:
         note = "the difference did not simplify to 0; "
     except DerivationError as error:
         note = f"no closed-form KL or Fisher ({error}); "
-    worst, tolerance = 0.0, 0.0
+    differences, sizes = [], []
     for point in family.test_points:
-        curvature = kl_hessian_by_differences(family, point)
-        fisher = family.fisher_by_quadrature(point)
-        worst = max(worst, float(np.max(np.abs(curvature - fisher))))
-        tolerance = max(tolerance, FINITE_DIFFERENCE_RTOL * max(1.0, float(np.max(np.abs(fisher)))))
-    status = CHECKED if worst <= tolerance else FAILED
-    return Row(name, status, f"{note}finite differences of quadrature KL: max difference "
-                             f"{worst:.2e} (tolerance {tolerance:.1e})")
+        try:
+            curvature = kl_hessian_by_differences(family, point)
+            fisher = family.fisher_by_quadrature(point)
+        except (ArithmeticError, DerivationError) as error:
+            return Row(name, FAILED, f"{note}quadrature failed: {error}")
+        differences += list(np.ravel(curvature - fisher))
+        sizes += list(np.ravel(fisher))
+    worst = _largest(differences)
+    tolerance = FINITE_DIFFERENCE_RTOL * _at_least_one(_largest(sizes))
+    return Row(name, _status(worst, tolerance),
+               f"{note}finite differences of quadrature KL: max difference "
+               f"{worst:.2e} (tolerance {tolerance:.1e})")
 
 
 #: The identities verify can check, by name.

@@ -43,3 +43,29 @@ def test_sampling_is_reproducible():
     first = fam.sample({"alpha": 2, "beta": 1}, 10, np.random.default_rng(5))
     second = fam.sample({"alpha": 2, "beta": 1}, 10, np.random.default_rng(5))
     np.testing.assert_array_equal(first, second)
+
+
+SAMPLER_SEED = 11
+
+
+def test_levy_sampler_works_despite_the_pole_at_zero():
+    # Levy(0, c): p(x) ~ x^(-3/2) exp(-c / 2x); its median is c / (2 erfcinv(1/2)^2)
+    from scipy.special import erfcinv
+
+    xp, c = sp.Symbol("x", positive=True), sp.Symbol("c", positive=True)
+    levy = Family(sp.log(c) / 2 - sp.log(2 * sp.pi) / 2 - sp.Rational(3, 2) * sp.log(xp)
+                  - c / (2 * xp), xp, [c], (0, sp.oo), name="levy")
+    draws = levy.sample((0.5,), 20_000, np.random.default_rng(SAMPLER_SEED))
+    median = 0.5 / (2 * erfcinv(0.5) ** 2)
+    assert np.all(draws > 0)
+    assert mc_mean((draws < median).astype(float)).agrees_with(0.5)
+
+
+def test_heavy_tailed_mass_function_is_not_sampled_from_a_truncated_law():
+    from fisherbook.errors import DerivationError
+
+    k, s = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("s", real=True)
+    zipf = Family(-s * sp.log(k) - sp.log(sp.zeta(s)), k, [s], (1, sp.oo), discrete=True,
+                  param_domains={s: (1, sp.oo)}, name="zipf")
+    with pytest.raises(DerivationError, match="heavy tail"):
+        zipf.sample((1.2,), 1000, np.random.default_rng(SAMPLER_SEED))
