@@ -5,7 +5,7 @@ run diverged once its loss exceeds 100 x the initial loss. BreastCancer (logisti
 Wine (least squares on the class label), raw features plus an intercept column, as the authors'
 code loads them. Prints, per data set and method, the best setting (smallest mean loss over the
 last 10 iterations among runs that did not diverge), that loss, the number of diverged runs and the
-CPU time. Not run in CI: about 60 000 runs, measured at 5 CPU minutes (BreastCancer NGD and EF
+CPU time. Not run in CI: about 40 000 runs, measured at 5 CPU minutes (BreastCancer NGD and EF
 123 s each) on a shared 2-core machine.
 
 Run: ``python benchmarks/empirical_fisher_grid.py`` (``--coarse`` for the chapter's sub-grid).
