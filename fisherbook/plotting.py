@@ -332,17 +332,22 @@ def plot_overlap(ax: Axes, xs: np.ndarray, density: np.ndarray, shifted: np.ndar
     return area
 
 
+def _kl_curves(deltas: np.ndarray, kl_values: np.ndarray, quadratic: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shifts, KL values and quadratic model as float arrays, checked 1-d of one length."""
+    deltas, kl_values, quadratic = (np.asarray(a, dtype=float) for a in (deltas, kl_values, quadratic))
+    if not deltas.ndim == 1 or not deltas.shape == kl_values.shape == quadratic.shape:
+        raise ValueError(f"deltas, kl_values and quadratic must be 1-d of one length, got "
+                         f"{deltas.shape}, {kl_values.shape}, {quadratic.shape}")
+    return deltas, kl_values, quadratic
+
+
 def plot_kl_with_quadratic(ax: Axes, deltas: np.ndarray, kl_values: np.ndarray,
                            quadratic: np.ndarray, *, color: str = PALETTE["blue"],
                            label: str = r"$\mathrm{KL}(p_\theta \,\|\, p_{\theta+\delta})$",
                            quadratic_label: str = r"$\frac{1}{2} F(\theta)\, \delta^2$") -> Axes:
     """KL against the shift delta (solid), the quadratic 1/2 F delta^2 (dashed), minimum marked."""
-    deltas = np.asarray(deltas, dtype=float)
-    kl_values = np.asarray(kl_values, dtype=float)
-    quadratic = np.asarray(quadratic, dtype=float)
-    if not deltas.ndim == 1 or not deltas.shape == kl_values.shape == quadratic.shape:
-        raise ValueError(f"deltas, kl_values and quadratic must be 1-d of one length, got "
-                         f"{deltas.shape}, {kl_values.shape}, {quadratic.shape}")
+    deltas, kl_values, quadratic = _kl_curves(deltas, kl_values, quadratic)
     ax.plot(deltas, kl_values, color=color, label=label)
     ax.plot(deltas, quadratic, color=PALETTE["black"], linestyle="--", linewidth=1.4,
             label=quadratic_label)
@@ -392,12 +397,7 @@ def plot_relative_error_with_residual(ax: Axes, residual_ax: Axes, deltas: np.nd
     reference line of slope 2.
 
     ``quadratic`` is q = 1/2 F delta^2 and ``cubic_ratio`` the signed c3/c2. Returns the residual."""
-    deltas = np.asarray(deltas, dtype=float)
-    kl_values = np.asarray(kl_values, dtype=float)
-    quadratic = np.asarray(quadratic, dtype=float)
-    if not deltas.ndim == 1 or not deltas.shape == kl_values.shape == quadratic.shape:
-        raise ValueError(f"deltas, kl_values and quadratic must be 1-d of one length, got "
-                         f"{deltas.shape}, {kl_values.shape}, {quadratic.shape}")
+    deltas, kl_values, quadratic = _kl_curves(deltas, kl_values, quadratic)
     if not np.isfinite(cubic_ratio) or cubic_ratio == 0:
         raise ValueError(f"cubic_ratio must be finite and non-zero, got {cubic_ratio!r}")
     signed = (kl_values - quadratic) / kl_values
