@@ -180,7 +180,12 @@ def gamma_log_shape_rate(shape: float, rate: float) -> OnlineModel:
 
 def logistic_regression(weights: Sequence[float], inputs: np.ndarray) -> OnlineModel:
     """Logistic regression y ~ Bernoulli(sigmoid(x.w)) with x drawn uniformly from the rows of
-    ``inputs`` (M, k): s = (y - p) x, F = mean over rows of p (1 - p) x x^T (exact)."""
+    ``inputs`` (M, k): s = (y - p) x, F = mean over rows of p (1 - p) x x^T (exact).
+
+    This is ``ConditionalModel(bernoulli_logit(), LinearPredictor(), inputs, y).fisher_mean`` of
+    :mod:`fisherbook.conditional` (the tests check it), computed for all runs at once: the online
+    estimators evaluate it at every step for every run, where a loop over runs is about 1000
+    times slower."""
     weights = np.asarray(weights, dtype=float)
     inputs = np.asarray(inputs, dtype=float)
     if inputs.ndim != 2 or weights.shape != (inputs.shape[1],):

@@ -63,6 +63,27 @@ def test_logistic_fisher_matches_statsmodels_information() -> None:
     assert np.allclose(model.fisher_star(), information / len(DESIGN), rtol=1e-12)
 
 
+def test_logistic_fisher_and_score_match_the_conditional_model() -> None:
+    """online.logistic_regression vectorises over runs what fisherbook.conditional computes for one
+    theta: its Fisher is ConditionalModel(bernoulli_logit(), LinearPredictor(), rows).fisher_mean
+    at every theta of the batch, and its score is that model's per-example gradient."""
+    from fisherbook import conditional as cm
+
+    model = ol.logistic_regression([0.5, 1.0, -1.0], DESIGN)
+    rng = np.random.default_rng(SEED)
+    thetas = model.theta_star + rng.normal(0.0, 1.0, (7, 3))
+    conditional = cm.ConditionalModel(cm.bernoulli_logit(), cm.LinearPredictor(), DESIGN,
+                                      np.zeros(len(DESIGN)))
+    expected = np.array([conditional.fisher_mean(theta) for theta in thetas])
+    assert np.allclose(model.fisher(thetas), expected, rtol=1e-12, atol=0)
+    obs = model.sample(rng, (7,))
+    for theta, row in zip(thetas, obs, strict=True):
+        x, y = row[None, :3], row[None, 3]
+        gradient = cm.ConditionalModel(cm.bernoulli_logit(), cm.LinearPredictor(), x, y)
+        assert np.allclose(model.score(row[None, :], theta[None, :]),
+                           gradient.per_example_gradients(theta), rtol=1e-12, atol=1e-15)
+
+
 def test_trigamma_matches_scipy() -> None:
     a = np.geomspace(1e-3, 1e4, 500)
     assert np.allclose(ol.trigamma(a), scipy.special.polygamma(1, a), rtol=1e-10, atol=0)
