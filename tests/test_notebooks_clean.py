@@ -63,3 +63,46 @@ def test_notebook_defines_the_site_macros_for_jupyter(path: Path) -> None:
     pattern = r"\\newcommand\{\\(\w+)\}\{((?:[^{}]|\{[^{}]*\})*)\}"
     defined = dict(re.findall(pattern, "".join(first["source"])))
     assert defined == _site_macros(), f"{path.name}: macros differ from _config.yml"
+
+
+# Every chapter is a file of a numbered part of the table of contents (as in tests/test_site.py).
+def _chapters() -> list[Path]:
+    import yaml
+
+    toc = yaml.safe_load((BOOK.parent / "_toc.yml").read_text(encoding="utf-8"))
+    return [
+        BOOK.parent / f"{entry['file']}.ipynb"
+        for part in toc["parts"]
+        if part.get("numbered")
+        for entry in part["chapters"]
+    ]
+
+
+CHAPTERS = _chapters()
+MAX_VISIBLE_LINES = 15
+# Tags that keep a cell's source off the page, or folded away behind a "show code" button.
+HIDING_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+def test_every_chapter_of_the_toc_is_a_notebook() -> None:
+    assert CHAPTERS, "no numbered chapters in _toc.yml"
+    missing = [path.name for path in CHAPTERS if not path.is_file()]
+    assert not missing, f"chapters in _toc.yml without a notebook: {missing}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_visible_code_cells_are_short(path: Path) -> None:
+    """A visible code cell is at most 15 lines (blank lines count; trailing ones do not): the
+    lecture is the prose, the picture and the line that checks, and plumbing (plotting, tables,
+    glue bookkeeping) goes into a hidden cell or into the package."""
+    long_cells = []
+    for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+        if cell["cell_type"] != "code" or HIDING_TAGS & set(cell["metadata"].get("tags", [])):
+            continue
+        lines = len("".join(cell["source"]).rstrip().splitlines())
+        if lines > MAX_VISIBLE_LINES:
+            long_cells.append(f"cell {index} ({cell.get('id', 'no id')}): {lines} lines")
+    assert not long_cells, (
+        f"{path.name}: visible code cells longer than {MAX_VISIBLE_LINES} lines (shorten them, or "
+        "move plumbing into a hidden cell or the package):\n" + "\n".join(long_cells)
+    )
