@@ -4,20 +4,35 @@ n = 100 000 observations, k = 50 coefficients (an intercept and 49 standard norm
 true coefficients drawn once from N(0, 0.2^2)). Each fit runs from its own default start to its
 own default tolerance; the table gives iterations, wall time and process CPU time (each the best
 of REPEATS; CPU time is the steadier number on a shared machine), their ratios and the largest
-coefficient difference. Run: ``python benchmarks/glm_fit.py``.
+coefficient difference.
+
+One run prints the result and saves it (Markdown, with the date, the machine, its load and the
+command) to benchmarks/results/glm_fit.md, which chapter 5 includes as it is.
+Run: ``python benchmarks/glm_fit.py`` from the repository root.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+import statsmodels
 import statsmodels.api as sm
 
-from fisherbook import conditional
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fisherbook import conditional  # noqa: E402
 
 DATA_SEED = 2026
 N, K, REPEATS = 100_000, 50, 3
+RESULTS = ROOT / "benchmarks" / "results" / "glm_fit.md"
+COMMAND = "python benchmarks/glm_fit.py"
 
 
 def best_time(fit) -> tuple[float, float, object]:
@@ -31,7 +46,19 @@ def best_time(fit) -> tuple[float, float, object]:
     return min(walls), min(cpus), result
 
 
+def machine_line(load_before: float, load_after: float) -> str:
+    """When, where and how the numbers were measured: date, CPU, cores, load, versions, command."""
+    cpu = platform.processor() or platform.machine()
+    return (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{COMMAND}` on {cpu}, "
+            f"{os.cpu_count()} CPU cores, load average {load_before:.1f} before and "
+            f"{load_after:.1f} after the run (other jobs share the machine: wall times are "
+            "inflated by them, CPU times are the steadier numbers); Python "
+            f"{platform.python_version()}, numpy {np.__version__}, statsmodels "
+            f"{statsmodels.__version__}.")
+
+
 def main() -> None:
+    load_before = os.getloadavg()[0]
     rng = np.random.default_rng(DATA_SEED)
     X = np.column_stack([np.ones(N), rng.standard_normal((N, K - 1))])
     beta = rng.normal(0.0, 0.2, K)
@@ -42,14 +69,26 @@ def main() -> None:
     sm_time, sm_cpu, theirs = best_time(lambda: sm.GLM(y, X, family=sm.families.Binomial()).fit())
     difference = np.max(np.abs(ours.theta - theirs.params))
     se_difference = np.max(np.abs(ours.standard_errors / theirs.bse - 1))
-    print(f"logistic regression, n = {N}, k = {K}, best of {REPEATS}")
-    print(f"{'fit':<32}{'iterations':>12}{'wall (s)':>10}{'CPU (s)':>10}")
-    print(f"{'fisherbook fit_fisher_scoring':<32}{ours.iterations:>12d}{ours_time:>10.3f}{ours_cpu:>10.3f}")
-    print(f"{'statsmodels GLM (IRLS)':<32}{theirs.fit_history['iteration']:>12d}{sm_time:>10.3f}"
-          f"{sm_cpu:>10.3f}")
-    print(f"time ratio fisherbook / statsmodels: wall {ours_time / sm_time:.2f}, CPU {ours_cpu / sm_cpu:.2f}")
-    print(f"largest coefficient difference: {difference:.2e}")
-    print(f"largest relative standard-error difference: {se_difference:.2e}")
+    lines = [
+        machine_line(load_before, os.getloadavg()[0]),
+        "",
+        f"Logistic regression, $n = {N}$, $k = {K}$, best of {REPEATS} fits each:",
+        "",
+        "| fit | iterations | wall time (s) | CPU time (s) |",
+        "| --- | ---: | ---: | ---: |",
+        f"| `fit_fisher_scoring` | {ours.iterations} | {ours_time:.2f} | {ours_cpu:.2f} |",
+        f"| `statsmodels` `GLM.fit` (IRLS) | {theirs.fit_history['iteration']} | {sm_time:.2f} "
+        f"| {sm_cpu:.2f} |",
+        "",
+        f"Time ratio (fisherbook over statsmodels): {ours_time / sm_time:.2f} in wall time, "
+        f"{ours_cpu / sm_cpu:.2f} in CPU time. Largest coefficient difference {difference:.1e}; "
+        f"largest relative standard-error difference {se_difference:.1e}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"saved to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
