@@ -7,7 +7,8 @@ own fonts, that every image loaded, that the console stayed free of errors, and 
 tried to leave the machine. A second group of tests walks every internal link and anchor of the
 built HTML, checks the download buttons of the chapters, that no page names an invented address
 or (while ``repository.url`` is unset in ``_config.yml``) links to a repository, and that the
-display equations of the pages checked so far fit a 400 px phone screen.
+display equations of the pages checked so far, and the pages themselves, fit a 400 px phone
+screen.
 
 The site is looked for in ``$FISHERBOOK_SITE`` or ``_build/html`` (the default output of
 ``jupyter-book build .``). Where the site, Chromium or playwright is missing the tests skip with
@@ -469,8 +470,8 @@ def test_chapters_have_rendered_math(site_url: str, browser: object) -> None:
         assert count > 0, f"{page_id(page)}: no typeset math at all"
 
 
-# Pages whose display equations are checked to fit a phone: every chapter and the reader's pages.
-PHONE_CHECKED_PAGES = [*CHAPTERS, "index", "notation", "errata", "bibliography"]
+# Pages checked to fit a phone: every chapter, the reader's pages and the API reference.
+PHONE_CHECKED_PAGES = [*CHAPTERS, "index", "notation", "errata", "bibliography", "api"]
 
 OVERFLOWING_DISPLAY_MATH = """
 async () => {
@@ -483,9 +484,30 @@ async () => {
 """
 
 
+# What makes the page itself wider than the screen: elements reaching past its right edge that
+# no scroll box (overflow-x other than visible) holds. Code and wide outputs scroll in their own
+# boxes, which is fine; a long unbreakable word in the prose (an inline code name) is not.
+PAGE_WIDER_THAN_SCREEN = """
+() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width + 1) return [];
+  const inScrollBox = el => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement)
+      if (getComputedStyle(a).overflowX !== 'visible') return true;
+    return false;
+  };
+  return [...document.querySelectorAll('main *')]
+    .filter(el => el.getBoundingClientRect().right > width + 1 && !inScrollBox(el))
+    .map(el => `${el.tagName.toLowerCase()}.${el.className}: ${el.textContent.trim().slice(0, 60)}`)
+    .slice(0, 5);
+}
+"""
+
+
 @pytest.mark.parametrize("name", PHONE_CHECKED_PAGES)
 def test_display_equations_fit_a_phone(name: str, site_url: str, browser: object) -> None:
-    """At 400 px (a phone) no display equation needs to scroll sideways."""
+    """At 400 px (a phone) no display equation needs to scroll sideways, and neither does the
+    page itself (code and wide outputs scroll inside their own boxes)."""
     page = SITE_DIR / "book" / f"{name}.html"
     if not page.is_file():
         skip_or_fail(f"{name} was not built")
@@ -494,7 +516,13 @@ def test_display_equations_fit_a_phone(name: str, site_url: str, browser: object
         tab = context.new_page()
         tab.goto(f"{site_url}/{page_id(page)}", wait_until="load")
         too_wide = tab.evaluate(OVERFLOWING_DISPLAY_MATH)
+        page_width = tab.evaluate("() => document.documentElement.scrollWidth")
+        widening = tab.evaluate(PAGE_WIDER_THAN_SCREEN)
     finally:
         context.close()
     assert not too_wide, f"{name}: display equations wider than a 400 px screen:\n" + "\n".join(
         too_wide)
+    assert page_width <= 401, (
+        f"{name}: the page is {page_width} px wide on a 400 px screen; reaching past its edge:\n"
+        + "\n".join(widening)
+    )
