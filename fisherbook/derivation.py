@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy as sp
 
-from . import domains, numeric, symbolic
+from . import curved, domains, gaussian, location_scale, numeric, point_masses, symbolic
 from .errors import DerivationError
 
 if TYPE_CHECKING:
@@ -27,16 +27,27 @@ CROSS_CHECK_RTOL = 1e-6
 #: Modules for lambdify, scipy.special first (binomial, factorial, loggamma, polygamma, bessel).
 MODULES = numeric.MODULES
 
-# Derivations shared by every Family with the same definition (the second call is instant).
+# Derivations shared by every Family with the same definition (the second call is instant),
+# and the label of the strategy that gave each.
 _DERIVATION_CACHE: dict[tuple, Any] = {}
+_ROUTES: dict[tuple, str] = {}
+
+
+def route(family: Family, what: str = "fisher") -> str | None:
+    """The strategy that gave the family's closed form ("fisher" or "kl"); None if not derived."""
+    if what not in ("fisher", "kl"):
+        raise ValueError(f"what must be 'fisher' or 'kl', got {what!r}")
+    return _ROUTES.get((what, family._key))
 
 
 def fisher(family: Family) -> sp.Matrix:
     """F(theta) in closed form: the first strategy whose answer quadrature confirms."""
     key = ("fisher", family._key)
     if key not in _DERIVATION_CACHE:
-        _DERIVATION_CACHE[key] = first_checked(family, fisher_strategies(family), check_fisher,
-                                               "Fisher")
+        if family.embedding is not None:  # derived here, not in a worker (workers cannot fork)
+            _derive_quietly(family.embedding[0].fisher)
+        _DERIVATION_CACHE[key], _ROUTES[key] = first_checked(
+            family, fisher_strategies(family), check_fisher, "Fisher")
     return _DERIVATION_CACHE[key]
 
 
@@ -44,13 +55,29 @@ def kl(family: Family) -> sp.Expr:
     """KL(p_theta || p_theta') in closed form, in theta and the primed parameters."""
     key = ("kl", family._key)
     if key not in _DERIVATION_CACHE:
-        _DERIVATION_CACHE[key] = first_checked(family, kl_strategies(family), check_kl, "KL")
+        if family.embedding is not None:
+            _derive_quietly(family.embedding[0]._kl_generic)
+        _DERIVATION_CACHE[key], _ROUTES[key] = first_checked(family, kl_strategies(family),
+                                                             check_kl, "KL")
     return _DERIVATION_CACHE[key]
+
+
+def _derive_quietly(derive: Callable) -> None:
+    """Run a parent's derivation; its failure only makes the pull-back inapplicable."""
+    try:
+        derive()
+    except DerivationError:
+        pass
 
 
 def fisher_strategies(family: Family) -> list[tuple[str, Callable]]:
     """The Fisher strategies, cheapest and most robust first."""
     return [("exponential-family route", fisher_by_form),
+            ("pull-back through the declared embedding", curved.fisher_by_embedding),
+            ("Gaussian in x", gaussian.fisher_by_gaussian_form),
+            ("curved exponential family (full family pulled back)", curved.fisher_by_curved_form),
+            ("location-scale standardisation", location_scale.fisher_by_standardisation),
+            ("point masses on the discrete support", point_masses.fisher_by_point_masses),
             ("direct integration of s s^T p", fisher_by_integration),
             ("direct integration after a location shift x -> x + mu",
              functools.partial(fisher_by_integration, shift=True))]
@@ -59,10 +86,17 @@ def fisher_strategies(family: Family) -> list[tuple[str, Callable]]:
 def kl_strategies(family: Family) -> list[tuple[str, Callable]]:
     """The KL strategies, cheapest and most robust first."""
     return [("exponential-family route (Bregman form)", kl_by_form),
+            ("pull-back through the declared embedding", curved.kl_by_embedding),
+            ("Gaussian in x", gaussian.kl_by_gaussian_form),
+            ("curved exponential family (Bregman form of the full family)",
+             curved.kl_by_curved_form),
+            ("point masses on the discrete support", point_masses.kl_by_point_masses),
             ("direct integration of p log(p/p')", kl_by_integration)]
 
 
 def first_checked(family: Family, strategies: Iterable, check: Callable, what: str) -> Any:
+    """(answer, label) of the first strategy whose answer ``check`` accepts, its conditions
+    resolved; or raise, naming why each strategy failed."""
     failures = []
     for label, strategy in strategies:
         try:
@@ -71,7 +105,7 @@ def first_checked(family: Family, strategies: Iterable, check: Callable, what: s
                 failures.append(f"{label}: not applicable")
                 continue
             check(family, result)
-            return drop_conditions_that_hold(family, result)
+            return drop_conditions_that_hold(family, result), label
         except DerivationError as error:
             failures.append(f"{label}: {error}")
     raise DerivationError(f"{family.name}: no trustworthy closed form for the {what} "
@@ -160,6 +194,7 @@ def check_kl(family: Family, divergence: sp.Expr) -> None:
 
 
 def assert_close(closed: np.ndarray, numeric: np.ndarray, what: str) -> None:
+    """Raise DerivationError unless |closed - numeric| <= CROSS_CHECK_RTOL max(1, |numeric|)."""
     scale = max(1.0, float(np.max(np.abs(numeric))))
     if not np.all(np.isfinite(closed)):
         raise DerivationError(f"closed form is not finite for the {what}")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -35,6 +36,11 @@ MODULES = numeric.MODULES
 #: (sympy's srepr keeps every symbol's assumptions).
 DERIVATION_INPUTS = ("log_density", "xs", "params", "bounds", "discrete", "domains")
 
+
+
+def _positive(log_value: Any) -> bool:
+    """True where a log density (an mpmath number, None for no value) is above -inf."""
+    return log_value is not None and bool(log_value > -mpmath.inf)
 
 
 class Family:
@@ -63,9 +69,15 @@ class Family:
         the domains.
     sampler
         ``sampler(theta_tuple, n, rng)``; by default one is derived (numerical inversion for
-        continuous families, inverse CDF for discrete ones).
+        continuous families, inverse CDF for discrete ones; a multivariate normal for a vector
+        variable whose log density is quadratic in it).
     time_limit
         Seconds each sympy strategy may run.
+    embedding
+        ``(parent, phi)``: this family is ``parent`` with each parent parameter replaced by an
+        expression phi in these parameters (checked numerically at construction); then
+        F(theta) = J^T F_parent(phi(theta)) J and KL is the parent's at phi is tried first.
+        ``reparametrize`` sets it.
     """
 
     def __init__(self, log_density: sp.Expr | str, x: sp.Symbol | Sequence[sp.Symbol],
@@ -75,7 +87,8 @@ class Family:
                  test_points: Sequence[Theta] | None = None,
                  sampler: Callable[[tuple[float, ...], int, np.random.Generator], np.ndarray]
                  | None = None,
-                 time_limit: float = symbolic.DEFAULT_TIME_LIMIT) -> None:
+                 time_limit: float = symbolic.DEFAULT_TIME_LIMIT,
+                 embedding: tuple[Family, Mapping[sp.Symbol, sp.Expr]] | None = None) -> None:
         self.log_density = sp.sympify(log_density)
         self.vector_x = not isinstance(x, sp.Basic)
         self.xs: tuple[sp.Symbol, ...] = tuple(x) if self.vector_x else (x,)
@@ -101,6 +114,7 @@ class Family:
         for point in self.test_points:
             self.check_normalised(point)
         self._check_fixed_support()
+        self.embedding = self._check_embedding(embedding)
 
     # ----------------------------------------------------------------------- validation
     def __repr__(self) -> str:
@@ -178,6 +192,56 @@ class Family:
             domains[symbol] = (lower, upper)
         return domains
 
+    def _check_embedding(self, embedding: Any) -> tuple[Family, dict[sp.Symbol, sp.Expr]] | None:
+        """(parent, phi) checked: same variable and support, and log p = parent's log p at phi
+        (numerically, on a grid of x at every test point)."""
+        if embedding is None:
+            return None
+        try:
+            parent, substitution = embedding
+        except (TypeError, ValueError) as error:
+            raise FamilySpecError(f"{self.name}: embedding must be (parent Family, {{parent "
+                                  "parameter: expression}})") from error
+        if not isinstance(parent, Family):
+            raise FamilySpecError(f"{self.name}: the embedding's parent must be a Family, got "
+                                  f"{type(parent).__name__}")
+        phi = {sp.sympify(k): sp.sympify(v) for k, v in dict(substitution).items()}
+        for key, value in phi.items():
+            if key not in parent.params:
+                raise FamilySpecError(f"{self.name}: the embedding maps {key}, which is not a "
+                                      f"parameter of {parent.name}")
+            if not value.free_symbols <= set(self.params):
+                raise FamilySpecError(f"{self.name}: the embedding's expression {value} for {key}"
+                                      " uses symbols that are not parameters of this family")
+        if (parent.xs != self.xs or list(parent.bounds) != list(self.bounds)
+                or parent.discrete != self.discrete):
+            raise FamilySpecError(f"{self.name}: the embedding's parent {parent.name} has another "
+                                  "variable, support or kind (discrete / continuous)")
+        values = [phi.get(p, p) for p in parent.params]
+        if not set().union(*(sp.sympify(v).free_symbols for v in values)) <= set(self.params):
+            raise FamilySpecError(f"{self.name}: the embedding leaves parent parameters unmapped")
+        to_parent = sp.lambdify(self.params, values, MODULES)
+        lower, upper = (float(b) for b in self.bounds[0])
+        grid = numeric.support_grid(lower, upper, self.discrete, size=41)[::5]
+        if self.vector_x:
+            grid = np.array([[0.3 * (i + 1) * (-1) ** i for i in range(len(self.xs))],
+                             [0.7] * len(self.xs)])
+        for point in self.test_points:
+            mapped = tuple(float(v) for v in to_parent(*point))
+            try:
+                with np.errstate(all="ignore"):
+                    mine, theirs = self.logpdf(grid, point), parent.logpdf(grid, mapped)
+            except DomainError as error:
+                raise FamilySpecError(f"{self.name}: the embedding maps {self._describe(point)} "
+                                      f"outside the parent's domain: {error}") from error
+            same = np.isclose(mine, theirs, rtol=1e-9, atol=1e-9) | ((mine == -np.inf)
+                                                                     & (theirs == -np.inf))
+            if not np.all(same):
+                raise FamilySpecError(f"{self.name}: the log density is not the parent's "
+                                      f"({parent.name}) at the embedding's parameters, at "
+                                      f"{self._describe(point)}")
+        return parent, phi
+
     def symbol(self, name: str) -> sp.Symbol:
         """The parameter symbol called ``name``."""
         for p in self.params:
@@ -238,13 +302,13 @@ class Family:
         for point, mask in masks[1:]:
             for index in np.nonzero(mask != reference)[0]:
                 # a float -inf may be an underflow: confirm both values in mpmath
-                here = evaluator.precise_entry(0, [grid[index], *point])
-                there = evaluator.precise_entry(0, [grid[index], *reference_point])
-                if (here > -np.inf) == (there > -np.inf):
+                # (in mpmath numbers: -exp(700 / 0.5) is below the float range, yet not -inf)
+                here = _positive(evaluator.precise_value(0, [grid[index], *point]))
+                there = _positive(evaluator.precise_value(0, [grid[index], *reference_point]))
+                if here == there:
                     continue
                 where = grid[index]
-                inside, outside = ((point, reference_point) if here > -np.inf
-                                   else (reference_point, point))
+                inside, outside = (point, reference_point) if here else (reference_point, point)
                 raise RegularityError(
                     f"{self.name}: the set where the density is positive moves with theta: at "
                     f"x = {where:.6g} it is positive for {self._describe(inside)} and zero for "
@@ -423,9 +487,14 @@ class Family:
             def sampler(theta: tuple[float, ...], n: int, rng: np.random.Generator) -> np.ndarray:
                 return own_sampler(tuple(float(v) for v in old_from_new(*theta)), n, rng)
 
-        return Family(self.log_density.subs(substitution), self.x, new_params, self.bounds,
-                      discrete=self.discrete, name=name or f"{self.name} (reparametrized)",
-                      param_domains=param_domains, time_limit=self.time_limit, sampler=sampler)
+        family = Family(self.log_density.subs(substitution), self.x, new_params, self.bounds,
+                        discrete=self.discrete, name=name or f"{self.name} (reparametrized)",
+                        param_domains=param_domains, time_limit=self.time_limit, sampler=sampler)
+        try:  # the pull-back F = J^T F_self J is tried first where the map is valid
+            family.embedding = family._check_embedding((self, substitution))
+        except (FamilySpecError, DomainError):
+            family.embedding = None
+        return family
 
     # ------------------------------------------------------------------- numpy: numbers
     @cached_property

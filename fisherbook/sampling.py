@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import sampling
 
-from .errors import DerivationError, FamilySpecError
+from .errors import DerivationError
+from .gaussian import sample_gaussian
 from .quadrature import _CHUNK, _MAX_TERMS, _centre
 
 if TYPE_CHECKING:
@@ -123,8 +124,7 @@ def sample_family(family: Family, point: tuple[float, ...], n: int,
                   rng: np.random.Generator) -> np.ndarray:
     """n draws from p(. | point) by the automatic sampler that fits the family."""
     if family.vector_x:
-        raise FamilySpecError(f"{family.name}: no automatic sampler for a vector variable; "
-                              "pass sampler= to Family")
+        return sample_gaussian(family, point, n, rng)
     if family.discrete:
         return inverse_cdf_discrete(
             lambda k: np.exp(family._log_density_fn(k, *point)),
