@@ -2,7 +2,7 @@
 
 log p = eta(theta) . T(x) - A(theta) + log h(x) with more statistics than parameters (m > k)
 embeds theta in the full family p_eta(x) = h(x) exp(eta . T(x) - A(eta)), whose log partition
-A(eta) = log int h exp(eta . T) is one integral (or sum). Then Cov[T] = Hess A and
+A(eta) = log int h exp(eta . T) is one integral (or sum). Then Cov[T] = Hess A and::
 
     F(theta) = J^T Hess A(eta(theta)) J,  J = d eta / d theta (m x k),
     KL(theta || theta') = A(eta') - A(eta) - (eta' - eta) . grad A(eta)  (the Bregman form).

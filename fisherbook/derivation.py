@@ -194,7 +194,7 @@ def check_kl(family: Family, divergence: sp.Expr) -> None:
 
 
 def assert_close(closed: np.ndarray, numeric: np.ndarray, what: str) -> None:
-    """Raise DerivationError unless |closed - numeric| <= CROSS_CHECK_RTOL max(1, |numeric|)."""
+    """Raise DerivationError unless abs(closed - numeric) <= CROSS_CHECK_RTOL max(1, abs(numeric))."""
     scale = max(1.0, float(np.max(np.abs(numeric))))
     if not np.all(np.isfinite(closed)):
         raise DerivationError(f"closed form is not finite for the {what}")
@@ -207,6 +207,8 @@ def assert_close(closed: np.ndarray, numeric: np.ndarray, what: str) -> None:
 
 # Strategies run in a worker process (module-level so they can be handed to it).
 def fisher_by_form(family: Family) -> sp.Matrix | None:
+    """F = Hess A - sum_k E[T_k] Hess eta_k when log p is an exponential family with as many
+    statistics as parameters (None otherwise)."""
     form = symbolic.exponential_form(family._work(family.log_density), family._wxs,
                                      family._wparams)
     if form is None:
@@ -229,6 +231,7 @@ def location_shift(family: Family) -> dict:
 
 
 def fisher_by_integration(family: Family, shift: bool = False) -> sp.Matrix | None:
+    """F_ij = int s_i s_j p dx by sympy (a sum if discrete), after x -> x + mu if ``shift``."""
     log_density = family._work(family.log_density)
     density = sp.exp(log_density)
     score = [sp.diff(log_density, p) for p in family._wparams]
@@ -249,6 +252,7 @@ def fisher_by_integration(family: Family, shift: bool = False) -> sp.Matrix | No
 
 
 def kl_by_form(family: Family) -> sp.Expr | None:
+    """KL in the Bregman form (eta - eta') . E[T] - A + A' of an exponential family (else None)."""
     form = symbolic.exponential_form(family._work(family.log_density), family._wxs,
                                      family._wparams)
     if form is None:
@@ -265,6 +269,7 @@ def tidy_kl(kl: sp.Expr) -> sp.Expr:
 
 
 def kl_by_integration(family: Family) -> sp.Expr:
+    """KL = int p log(p / p') dx by sympy (a sum if discrete)."""
     log_density = family._work(family.log_density)
     swap = dict(zip(family._wparams, family._primed, strict=True))
     integrand = sp.simplify(sp.exp(log_density) * (log_density - log_density.xreplace(swap)))

@@ -1,11 +1,11 @@
 """Location-scale standardisation: F(theta) from integrals of one standard density.
 
 If, in y = x or y = log x, the density is f((y - m(theta)) / s(theta)) / s(theta) with f free of
-theta, then with z ~ f and psi = -(log f)', the scores are psi / s and (z psi - 1) / s, so
+theta, then with z ~ f and psi = -(log f)', the scores are psi / s and (z psi - 1) / s, so::
 
     F_(m, s) = (1 / s^2) [[E psi^2, E psi (z psi - 1)], [E psi (z psi - 1), E (z psi - 1)^2]]
 
-and F(theta) = J^T F_(m, s) J with J = d(m, s) / d theta (a change of variable y = g(x) free of
+and ``F(theta) = J^T F_(m, s) J`` with J = d(m, s) / d theta (a change of variable y = g(x) free of
 theta leaves the Fisher information unchanged). The three integrals are numbers, found once:
 terms w^a log(w)^b exp(-r w) in closed form with Gamma derivatives (after w = e^z or e^-z), the
 rest by sympy.
@@ -157,7 +157,7 @@ def standard_expectation(function: sp.Expr, standard: Standardisation, z: sp.Sym
 
 
 def fisher_by_standardisation(family: Family) -> sp.Matrix | None:
-    """F(theta) = J^T F_(m, s) J from the standard density's three integrals, or None if log p is
+    """``F(theta) = J^T F_(m, s) J`` from the standard density's three integrals, or None if log p is
     not a location-scale family (in x or log x) for the candidate m(theta), s(theta)."""
     standard = standardise(family)
     if standard is None:

@@ -1,7 +1,7 @@
 """Point masses on a discrete support: zero-inflated (and other finitely inflated) families.
 
 A pmf written with cases at finitely many points c (Eq(x, c) in a Piecewise, KroneckerDelta(x, c))
-and one generic law g elsewhere has
+and one generic law g elsewhere has::
 
     F(theta) = sum_c s_c s_c^T p_c + sum_{x in support} s_g s_g^T p_g - sum_c s_g s_g^T p_g |_{x=c},
 
