@@ -23,13 +23,13 @@ import sympy as sp
 GAMMA = float(sp.EulerGamma)
 
 CASES = ["weibull shape k", "N(theta, theta^2)", "zero-inflated Poisson", "bivariate normal rho",
-         "Gumbel (mu, beta)", "gamma, shape = rate", "N(theta, theta) by reparametrize",
+         "Gumbel (mu, beta)", "gamma, shape = rate", "Gumbel (mu, log beta) by reparametrize",
          "bivariate normal (mu, rho)"]
 
 
 def build(name: str):
     """The family, a point, and the textbook Fisher there."""
-    from fisherbook import Family, families
+    from fisherbook import Family
 
     x, y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
     xp = sp.Symbol("x", positive=True)
@@ -78,10 +78,14 @@ def build(name: str):
         fam = Family(theta * sp.log(theta) + (theta - 1) * sp.log(xp) - theta * xp
                      - sp.loggamma(theta), xp, [theta], (0, sp.oo))
         return fam, (2.2,), [[float(sp.polygamma(1, 2.2)) - 1 / 2.2]]
-    if name == "N(theta, theta) by reparametrize":
-        fam = families.normal().reparametrize({families.mu: theta,
-                                               families.sigma: sp.sqrt(theta)}, [theta])
-        return fam, (2.0,), [[1 / 2.0 + 1 / (2 * 2.0**2)]]
+    if name == "Gumbel (mu, log beta) by reparametrize":
+        beta, tau = sp.Symbol("beta", positive=True), sp.Symbol("tau", real=True)
+        gumbel = Family(-sp.log(beta) - (x - mu) / beta - sp.exp(-(x - mu) / beta), x,
+                        [mu, beta], (-sp.oo, sp.oo))
+        fam = gumbel.reparametrize({beta: sp.exp(tau)}, [mu, tau])
+        t = 0.4
+        return fam, (0.3, t), [[np.exp(-2 * t), (GAMMA - 1) * np.exp(-t)],
+                               [(GAMMA - 1) * np.exp(-t), (1 - GAMMA) ** 2 + np.pi**2 / 6]]
     raise ValueError(name)
 
 

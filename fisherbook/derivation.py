@@ -71,7 +71,9 @@ def _derive_quietly(derive: Callable) -> None:
 
 
 def fisher_strategies(family: Family) -> list[tuple[str, Callable]]:
-    """The Fisher strategies, cheapest and most robust first."""
+    """The Fisher strategies, cheapest and most robust first; a declared embedding comes after
+    the exponential-family route, so that a reparametrised exponential family is still derived
+    on its own (and the pull-back J^T F J is a check, not an assumption, there)."""
     return [("exponential-family route", fisher_by_form),
             ("pull-back through the declared embedding", curved.fisher_by_embedding),
             ("Gaussian in x", gaussian.fisher_by_gaussian_form),

@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 from scipy import integrate
 
-from fisherbook import Family, curved, families, gaussian, location_scale, point_masses
+from fisherbook import Family, curved, derivation, families, gaussian, location_scale, numeric, point_masses
 from fisherbook.errors import FamilySpecError
 
 SAMPLE_SEED = 8
@@ -54,6 +54,7 @@ def test_weibull_shape_is_the_textbook_closed_form():
     fam = weibull_shape()
     textbook = (sp.pi**2 / 6 + (1 - sp.EulerGamma) ** 2) / k**2
     assert sp.simplify(fam.fisher()[0, 0] - textbook) == 0
+    assert derivation.route(fam) == "location-scale standardisation"
     for value in (0.6, 1.7, 4.0):
         oracle = _mpmath_fisher(fam, (value,), 0, mpmath.inf)
         assert fam.fisher_numeric((value,))[0, 0] == pytest.approx(oracle[0, 0], rel=1e-10)
@@ -119,6 +120,8 @@ def test_n_theta_theta_squared_is_three_over_theta_squared_by_the_curved_route()
     assert len(curved.full_family(fam).symbols) == 2  # T = (x, x^2): curved in R^2
     assert sp.simplify(curved.fisher_by_curved_form(fam)[0, 0] - 3 / theta**2) == 0
     assert sp.simplify(fam.fisher()[0, 0] - 3 / theta**2) == 0
+    # the portfolio closes it sooner as a Gaussian in x (no integral at all); both are exact
+    assert derivation.route(fam) == "Gaussian in x"
     oracle = _mpmath_fisher(fam, (1.3,), -mpmath.inf, mpmath.inf)
     assert fam.fisher_numeric((1.3,))[0, 0] == pytest.approx(oracle[0, 0], rel=1e-10)
 
@@ -150,6 +153,20 @@ def test_reparametrize_declares_the_embedding_and_the_pull_back_is_exact():
     other = sp.Rational(3, 2)
     kl = curved.kl_by_embedding(fam).xreplace({theta: 2, fam._primed[0]: other})
     assert float(kl) == pytest.approx(fam.kl_by_quadrature((2.0,), (1.5,)), rel=1e-10)
+
+
+def test_the_pull_back_closes_a_reparametrised_family_no_direct_route_closes():
+    gumbel = Family(-sp.log(beta) - (x - mu) / beta - sp.exp(-(x - mu) / beta), x, [mu, beta],
+                    (-sp.oo, sp.oo))
+    tau = sp.Symbol("tau", real=True)  # log scale: no exponential form, no candidate scale
+    fam = gumbel.reparametrize({beta: sp.exp(tau)}, [mu, tau])
+    g = sp.EulerGamma
+    expected = sp.Matrix([[sp.exp(-2 * tau), (g - 1) * sp.exp(-tau)],
+                          [(g - 1) * sp.exp(-tau), (1 - g) ** 2 + sp.pi**2 / 6]])
+    assert (fam.fisher() - expected).applyfunc(sp.simplify) == sp.zeros(2, 2)
+    assert derivation.route(fam) == "pull-back through the declared embedding"
+    oracle = _mpmath_fisher(fam, (0.3, 0.4), -40, 150)  # beyond: below e^-50 of the mass
+    assert fam.fisher_numeric((0.3, 0.4)) == pytest.approx(oracle, rel=1e-9)
 
 
 def test_a_declared_embedding_that_is_not_the_same_density_is_refused():
@@ -190,6 +207,8 @@ def _mpmath_sum_fisher(fam: Family, point: tuple[float, ...]) -> np.ndarray:
 
 def test_zero_inflated_poisson_is_the_textbook_two_by_two():
     fam = zero_inflated_poisson()
+    fam.fisher()
+    assert derivation.route(fam) == "point masses on the discrete support"
     for point in ((0.3, 2.0), (0.75, 0.4)):
         assert fam.fisher_numeric(point) == pytest.approx(_zip_textbook(*point), rel=1e-10)
         assert fam.fisher_numeric(point) == pytest.approx(_mpmath_sum_fisher(fam, point),
@@ -215,6 +234,11 @@ def test_one_inflated_geometric_with_a_kronecker_delta_second_instance():
     closed = np.array(direct.xreplace(dict(zip(fam.params, point, strict=True))).evalf(),
                       dtype=float)
     assert closed == pytest.approx(_mpmath_sum_fisher(fam, point), rel=1e-10)
+
+
+def test_a_kronecker_delta_evaluates_on_arrays():
+    evaluator = numeric.Evaluator([n], [sp.KroneckerDelta(n, 1) * 2 + 1], "a test")
+    assert evaluator(np.arange(4.0))[0] == pytest.approx([1.0, 3.0, 1.0, 1.0])
 
 
 def test_no_point_cases_means_not_applicable():
@@ -248,6 +272,7 @@ def _scipy_fisher_2d(fam: Family, point: tuple[float, ...]) -> np.ndarray:
 def test_bivariate_normal_correlation_is_the_textbook_form():
     fam = bivariate_correlation()
     assert sp.simplify(fam.fisher()[0, 0] - (1 + rho**2) / (1 - rho**2) ** 2) == 0
+    assert derivation.route(fam) == "Gaussian in x"
     assert fam.fisher_numeric((0.6,)) == pytest.approx(_scipy_fisher_2d(fam, (0.6,)), rel=1e-8)
 
 
