@@ -4,8 +4,12 @@ log p = eta(theta) . T(x) - A(theta) + log h(x) with more statistics than parame
 embeds theta in the full family p_eta(x) = h(x) exp(eta . T(x) - A(eta)), whose log partition
 A(eta) = log int h exp(eta . T) is one integral (or sum). Then Cov[T] = Hess A and::
 
-    F(theta) = J^T Hess A(eta(theta)) J,  J = d eta / d theta (m x k),
-    KL(theta || theta') = A(eta') - A(eta) - (eta' - eta) . grad A(eta)  (the Bregman form).
+    F(theta) = J^T Hess A(eta(theta)) J,
+    J = d eta / d theta  (m x k),
+    KL(theta || theta') = A(eta') - A(eta)
+                          - (eta' - eta) . grad A(eta),
+
+the last the Bregman form.
 
 Also here: the pull-back through a declared embedding, F(theta) = J^T F_parent(phi(theta)) J
 for a family that is another family with its parameters replaced by phi(theta).

@@ -3,7 +3,8 @@
 log p = -x^T P x / 2 + b^T x + c is N(m, S) with S = P^-1, m = S b. No integral is needed::
 
     F_ij = d_i m^T P d_j m + tr(S d_i P S d_j P) / 2,
-    KL(theta || theta') = [tr(P' S) + (m' - m)^T P' (m' - m) - d + log det S' - log det S] / 2,
+    KL(theta || theta') = [tr(P' S) + (m' - m)^T P' (m' - m) - d
+                           + log det S' - log det S] / 2,
 
 and draws come from numpy's multivariate normal (the automatic sampler for a vector x).
 """

@@ -3,7 +3,8 @@
 If, in y = x or y = log x, the density is f((y - m(theta)) / s(theta)) / s(theta) with f free of
 theta, then with z ~ f and psi = -(log f)', the scores are psi / s and (z psi - 1) / s, so::
 
-    F_(m, s) = (1 / s^2) [[E psi^2, E psi (z psi - 1)], [E psi (z psi - 1), E (z psi - 1)^2]]
+    F_(m, s) = (1 / s^2) [[E psi^2,           E psi (z psi - 1)],
+                          [E psi (z psi - 1), E (z psi - 1)^2  ]]
 
 and ``F(theta) = J^T F_(m, s) J`` with J = d(m, s) / d theta (a change of variable y = g(x) free of
 theta leaves the Fisher information unchanged). The three integrals are numbers, found once:

@@ -3,7 +3,9 @@
 A pmf written with cases at finitely many points c (Eq(x, c) in a Piecewise, KroneckerDelta(x, c))
 and one generic law g elsewhere has::
 
-    F(theta) = sum_c s_c s_c^T p_c + sum_{x in support} s_g s_g^T p_g - sum_c s_g s_g^T p_g |_{x=c},
+    F(theta) = sum_c s_c s_c^T p_c
+               + sum_{x in support} s_g s_g^T p_g
+               - sum_c (s_g s_g^T p_g at x = c),
 
 the middle sum being that of an ordinary family (sympy sums it); each point is exact.
 """
