@@ -6,15 +6,16 @@ KL divergence, checks each closed form against quadrature before returning it, a
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+import mpmath
 import numpy as np
 import sympy as sp
 
-from . import numeric, quadrature, symbolic
+from . import derivation, numeric, quadrature, sampling, symbolic
+from .domains import Interval, default_domain, generic_values, point_at_fraction, spread_values
 from .errors import (
     DerivationError,
     DomainError,
@@ -24,10 +25,7 @@ from .errors import (
 )
 
 Theta = Mapping[sp.Symbol | str, float] | Sequence[float]
-Interval = tuple[sp.Expr, sp.Expr]
 
-#: Relative tolerance of the quadrature cross-checks of closed forms.
-CROSS_CHECK_RTOL = 1e-6
 #: Relative tolerance of the normalisation check at construction.
 NORMALISATION_RTOL = 1e-6
 
@@ -38,59 +36,11 @@ MODULES = numeric.MODULES
 #: (sympy's srepr keeps every symbol's assumptions).
 DERIVATION_INPUTS = ("log_density", "xs", "params", "bounds", "discrete", "domains")
 
-# Derivations shared by every Family with the same definition (the second call is instant).
-_DERIVATION_CACHE: dict[tuple, Any] = {}
 
 
-def _default_domain(symbol: sp.Symbol) -> Interval:
-    """The open interval a parameter lives in, read off its sympy assumptions."""
-    if symbol.is_positive or symbol.is_nonnegative:
-        return (sp.Integer(0), sp.oo)
-    if symbol.is_negative or symbol.is_nonpositive:
-        return (-sp.oo, sp.Integer(0))
-    return (-sp.oo, sp.oo)
-
-
-def _test_values(domain: Interval, index: int) -> tuple[float, float]:
-    """Two generic points inside a domain (shifted by parameter index to avoid symmetries)."""
-    lower, upper = float(domain[0]), float(domain[1])
-    shift = 0.15 * (index % 3)
-    if np.isfinite(lower) and np.isfinite(upper):
-        return (lower + (upper - lower) * (0.3 + 0.1 * shift),
-                lower + (upper - lower) * (0.45 - 0.1 * shift))
-    if np.isfinite(lower):
-        return (lower + 1.7 + shift, lower + 2.6 - shift)
-    if np.isfinite(upper):
-        return (upper - 1.7 - shift, upper - 2.6 + shift)
-    return (0.4 + shift, -1.1 + shift)
-
-
-def _spread_values(domain: Interval, index: int) -> tuple[float, float, float]:
-    """Three points spread over a domain (near its ends and in between), for cross-checks that
-    cover the whole domain, not only the region of the two test points."""
-    lower, upper = float(domain[0]), float(domain[1])
-    shift = 0.03 * (index % 3)
-    if np.isfinite(lower) and np.isfinite(upper):
-        return tuple(lower + (upper - lower) * f for f in (0.07 + shift, 0.55 - shift, 0.9 - shift))
-    if np.isfinite(lower):
-        return (lower + 0.35 + shift, lower + 1.0 - shift, lower + 6.0 + shift)
-    if np.isfinite(upper):
-        return (upper - 0.35 - shift, upper - 1.0 + shift, upper - 6.0 - shift)
-    return (-3.0 + shift, 0.2 + shift, 4.0 - shift)
-
-
-def _point_at_fraction(domain: Interval, fraction: float, index: int) -> float:
-    """The point a fraction 0 < f < 1 of the way through a domain (infinite ends mapped by
-    f / (1 - f)), for scans of the parameter domain."""
-    lower, upper = float(domain[0]), float(domain[1])
-    f = min(max(fraction + 0.003 * (index % 3), 1e-3), 1 - 1e-3)
-    if np.isfinite(lower) and np.isfinite(upper):
-        return lower + (upper - lower) * f
-    if np.isfinite(lower):
-        return lower + 2.0 * f / (1 - f)
-    if np.isfinite(upper):
-        return upper - 2.0 * (1 - f) / f
-    return 3.0 * float(np.tan((f - 0.5) * np.pi))
+def _positive(log_value: Any) -> bool:
+    """True where a log density (an mpmath number, None for no value) is above -inf."""
+    return log_value is not None and bool(log_value > -mpmath.inf)
 
 
 class Family:
@@ -119,9 +69,15 @@ class Family:
         the domains.
     sampler
         ``sampler(theta_tuple, n, rng)``; by default one is derived (numerical inversion for
-        continuous families, inverse CDF for discrete ones).
+        continuous families, inverse CDF for discrete ones; a multivariate normal for a vector
+        variable whose log density is quadratic in it).
     time_limit
         Seconds each sympy strategy may run.
+    embedding
+        ``(parent, phi)``: this family is ``parent`` with each parent parameter replaced by an
+        expression phi in these parameters (checked numerically at construction); then
+        F(theta) = J^T F_parent(phi(theta)) J and KL is the parent's at phi is tried first.
+        ``reparametrize`` sets it.
     """
 
     def __init__(self, log_density: sp.Expr | str, x: sp.Symbol | Sequence[sp.Symbol],
@@ -131,7 +87,8 @@ class Family:
                  test_points: Sequence[Theta] | None = None,
                  sampler: Callable[[tuple[float, ...], int, np.random.Generator], np.ndarray]
                  | None = None,
-                 time_limit: float = symbolic.DEFAULT_TIME_LIMIT) -> None:
+                 time_limit: float = symbolic.DEFAULT_TIME_LIMIT,
+                 embedding: tuple[Family, Mapping[sp.Symbol, sp.Expr]] | None = None) -> None:
         self.log_density = sp.sympify(log_density)
         self.vector_x = not isinstance(x, sp.Basic)
         self.xs: tuple[sp.Symbol, ...] = tuple(x) if self.vector_x else (x,)
@@ -150,13 +107,14 @@ class Family:
         self._check_symbols()
         self.domains = self._check_domains(param_domains)
         if test_points is None:
-            pairs = [_test_values(self.domains[p], i) for i, p in enumerate(self.params)]
+            pairs = [generic_values(self.domains[p], i) for i, p in enumerate(self.params)]
             self.test_points = [tuple(v[j] for v in pairs) for j in range(2)]
         else:
             self.test_points = [self.theta_tuple(point) for point in test_points]
         for point in self.test_points:
             self.check_normalised(point)
         self._check_fixed_support()
+        self.embedding = self._check_embedding(embedding)
 
     # ----------------------------------------------------------------------- validation
     def __repr__(self) -> str:
@@ -222,7 +180,7 @@ class Family:
 
     def _check_domains(self, given: Mapping[sp.Symbol, Interval] | None
                        ) -> dict[sp.Symbol, Interval]:
-        domains = {p: _default_domain(p) for p in self.params}
+        domains = {p: default_domain(p) for p in self.params}
         for key, interval in (given or {}).items():
             symbol = self.symbol(key) if isinstance(key, str) else key
             if symbol not in domains:
@@ -233,6 +191,56 @@ class Family:
                 raise FamilySpecError(f"{self.name}: empty domain ({lower}, {upper}) for {key}")
             domains[symbol] = (lower, upper)
         return domains
+
+    def _check_embedding(self, embedding: Any) -> tuple[Family, dict[sp.Symbol, sp.Expr]] | None:
+        """(parent, phi) checked: same variable and support, and log p = parent's log p at phi
+        (numerically, on a grid of x at every test point)."""
+        if embedding is None:
+            return None
+        try:
+            parent, substitution = embedding
+        except (TypeError, ValueError) as error:
+            raise FamilySpecError(f"{self.name}: embedding must be (parent Family, {{parent "
+                                  "parameter: expression}})") from error
+        if not isinstance(parent, Family):
+            raise FamilySpecError(f"{self.name}: the embedding's parent must be a Family, got "
+                                  f"{type(parent).__name__}")
+        phi = {sp.sympify(k): sp.sympify(v) for k, v in dict(substitution).items()}
+        for key, value in phi.items():
+            if key not in parent.params:
+                raise FamilySpecError(f"{self.name}: the embedding maps {key}, which is not a "
+                                      f"parameter of {parent.name}")
+            if not value.free_symbols <= set(self.params):
+                raise FamilySpecError(f"{self.name}: the embedding's expression {value} for {key}"
+                                      " uses symbols that are not parameters of this family")
+        if (parent.xs != self.xs or list(parent.bounds) != list(self.bounds)
+                or parent.discrete != self.discrete):
+            raise FamilySpecError(f"{self.name}: the embedding's parent {parent.name} has another "
+                                  "variable, support or kind (discrete / continuous)")
+        values = [phi.get(p, p) for p in parent.params]
+        if not set().union(*(sp.sympify(v).free_symbols for v in values)) <= set(self.params):
+            raise FamilySpecError(f"{self.name}: the embedding leaves parent parameters unmapped")
+        to_parent = sp.lambdify(self.params, values, MODULES)
+        lower, upper = (float(b) for b in self.bounds[0])
+        grid = numeric.support_grid(lower, upper, self.discrete, size=41)[::5]
+        if self.vector_x:
+            grid = np.array([[0.3 * (i + 1) * (-1) ** i for i in range(len(self.xs))],
+                             [0.7] * len(self.xs)])
+        for point in self.test_points:
+            mapped = tuple(float(v) for v in to_parent(*point))
+            try:
+                with np.errstate(all="ignore"):
+                    mine, theirs = self.logpdf(grid, point), parent.logpdf(grid, mapped)
+            except DomainError as error:
+                raise FamilySpecError(f"{self.name}: the embedding maps {self._describe(point)} "
+                                      f"outside the parent's domain: {error}") from error
+            same = np.isclose(mine, theirs, rtol=1e-9, atol=1e-9) | ((mine == -np.inf)
+                                                                     & (theirs == -np.inf))
+            if not np.all(same):
+                raise FamilySpecError(f"{self.name}: the log density is not the parent's "
+                                      f"({parent.name}) at the embedding's parameters, at "
+                                      f"{self._describe(point)}")
+        return parent, phi
 
     def symbol(self, name: str) -> sp.Symbol:
         """The parameter symbol called ``name``."""
@@ -294,13 +302,13 @@ class Family:
         for point, mask in masks[1:]:
             for index in np.nonzero(mask != reference)[0]:
                 # a float -inf may be an underflow: confirm both values in mpmath
-                here = evaluator.precise_entry(0, [grid[index], *point])
-                there = evaluator.precise_entry(0, [grid[index], *reference_point])
-                if (here > -np.inf) == (there > -np.inf):
+                # (in mpmath numbers: -exp(700 / 0.5) is below the float range, yet not -inf)
+                here = _positive(evaluator.precise_value(0, [grid[index], *point]))
+                there = _positive(evaluator.precise_value(0, [grid[index], *reference_point]))
+                if here == there:
                     continue
                 where = grid[index]
-                inside, outside = ((point, reference_point) if here > -np.inf
-                                   else (reference_point, point))
+                inside, outside = (point, reference_point) if here else (reference_point, point)
                 raise RegularityError(
                     f"{self.name}: the set where the density is positive moves with theta: at "
                     f"x = {where:.6g} it is positive for {self._describe(inside)} and zero for "
@@ -320,7 +328,7 @@ class Family:
     @cached_property
     def _spread_points(self) -> list[tuple[float, ...]]:
         """Three points spread over the parameter domains, kept where the density is valid."""
-        spreads = [_spread_values(self.domains[p], i) for i, p in enumerate(self.params)]
+        spreads = [spread_values(self.domains[p], i) for i, p in enumerate(self.params)]
         points = [tuple(v[j] for v in spreads) for j in range(3)]
         return [q for q in points if q not in self.test_points and self._is_valid_point(q)]
 
@@ -343,7 +351,7 @@ class Family:
             functions = [sp.lambdify(self.params, c, MODULES) for c in conditions]
             seen = {tuple(bool(f(*q)) for f in functions) for q in points}
             for fraction in np.linspace(0.01, 0.99, 99):
-                candidate = tuple(_point_at_fraction(self.domains[p], fraction, i)
+                candidate = tuple(point_at_fraction(self.domains[p], fraction, i)
                                   for i, p in enumerate(self.params))
                 pattern = tuple(bool(f(*candidate)) for f in functions)
                 if pattern not in seen and self._is_valid_point(candidate):
@@ -435,19 +443,13 @@ class Family:
         """The split eta(theta) . T(x) - A(theta) + log h(x), or None if log p has no such form."""
         return symbolic.exponential_form(self.log_density, self.xs, self.params)
 
+
     def fisher(self) -> sp.Matrix:
         """The Fisher information F(theta) = E[s s^T] in closed form (k x k sympy Matrix).
 
-        Tries the exponential-family route, then direct integration, each under a time limit,
-        and returns the first answer that agrees with quadrature at the test points."""
-        key = ("fisher", self._key)
-        if key not in _DERIVATION_CACHE:
-            strategies = [("exponential-family route", _fisher_by_form),
-                          ("direct integration of s s^T p", _fisher_by_integration),
-                          ("direct integration after a location shift x -> x + mu",
-                           functools.partial(_fisher_by_integration, shift=True))]
-            _DERIVATION_CACHE[key] = self._first_checked(strategies, self._check_fisher, "Fisher")
-        return _DERIVATION_CACHE[key]
+        Tries the strategies of ``fisherbook.derivation`` in turn, each under a time limit, and
+        returns the first answer that agrees with quadrature at the coverage points."""
+        return derivation.fisher(self)
 
     def kl(self, other: Sequence[sp.Expr | float]) -> sp.Expr:
         """KL(p_theta || p_other) = E_theta[log p_theta(X) - log p_other(X)] in closed form."""
@@ -455,8 +457,7 @@ class Family:
         if len(other) != len(self.params):
             raise DomainError(f"{self.name}: kl needs {len(self.params)} values for the second "
                               f"distribution, got {len(other)}")
-        generic = self._kl_generic()
-        return generic.xreplace(dict(zip(self._primed, other, strict=True)))
+        return self._kl_generic().xreplace(dict(zip(self._primed, other, strict=True)))
 
     @cached_property
     def _primed(self) -> tuple[sp.Symbol, ...]:
@@ -464,106 +465,10 @@ class Family:
         return tuple(sp.Symbol(f"{p.name}'", **working[p].assumptions0) for p in self.params)
 
     def _kl_generic(self) -> sp.Expr:
-        key = ("kl", self._key)
-        if key not in _DERIVATION_CACHE:
-            strategies = [("exponential-family route (Bregman form)", _kl_by_form),
-                          ("direct integration of p log(p/p')", _kl_by_integration)]
-            _DERIVATION_CACHE[key] = self._first_checked(strategies, self._check_kl, "KL")
-        return _DERIVATION_CACHE[key]
-
-    def _first_checked(self, strategies: Iterable, check: Callable, what: str) -> Any:
-        failures = []
-        for label, strategy in strategies:
-            try:
-                result = symbolic.run_with_time_limit(strategy, self, seconds=self.time_limit)
-                if result is None:
-                    failures.append(f"{label}: not applicable")
-                    continue
-                check(result)
-                return self._drop_conditions_that_hold(result)
-            except DerivationError as error:
-                failures.append(f"{label}: {error}")
-        raise DerivationError(f"{self.name}: no trustworthy closed form for the {what} "
-                              f"({'; '.join(failures)})")
+        return derivation.kl(self)
 
     def _domain_scan(self, size: int = 256) -> list[tuple[float, ...]]:
-        """Deterministic quasi-random points (Halton) filling the box of parameter domains."""
-        from scipy.stats import qmc
-
-        fractions = qmc.Halton(len(self.params), scramble=False).random(size + 1)[1:]
-        return [tuple(_point_at_fraction(self.domains[p], float(f[i]), 0)
-                      for i, p in enumerate(self.params)) for f in fractions]
-
-    def _drop_conditions_that_hold(self, result: Any) -> Any:
-        """Replace Piecewise((e, c), (nan, True)) by e when c holds at every point of a scan of
-        the parameter domains (sympy's convergence conditions); otherwise keep it, so that it
-        evaluates to NaN (and the numeric side falls back to quadrature) where c fails."""
-        replacements = {}
-        for piecewise in sp.sympify(result).atoms(sp.Piecewise):
-            (expr, condition), rest = piecewise.args[0], piecewise.args[1:]
-            if (len(rest) != 1 or rest[0].expr is not sp.nan or condition.has(*self.xs)
-                    or expr.has(sp.Piecewise)):
-                continue
-            if not condition.free_symbols <= set(self.params):
-                continue
-            test = sp.lambdify(self.params, self._unwork(condition), MODULES)
-            points = self._domain_scan() + self.coverage_points()
-            try:
-                holds = all(bool(test(*q)) for q in points)
-            except (TypeError, ValueError, NameError):
-                holds = False
-            if holds:
-                replacements[piecewise] = expr
-        result = sp.sympify(result).xreplace(replacements) if replacements else result
-        return self._resolve_case_distinctions(result)
-
-    def _resolve_case_distinctions(self, result: Any) -> Any:
-        """Min, Max, abs and sign of the parameters alone replaced by the one argument (or sign)
-        they take at every point of a scan of the domains (Min(1, c) = c for c in (0, 1))."""
-        replacements = {}
-        points = self._domain_scan() + self.coverage_points()
-        for atom in sp.sympify(result).atoms(sp.Min, sp.Max, sp.Abs, sp.sign):
-            if not atom.free_symbols or not atom.free_symbols <= set(self.params):
-                continue
-            candidates = (list(atom.args) if isinstance(atom, (sp.Min, sp.Max))
-                          else [atom.args[0], -atom.args[0]] if isinstance(atom, sp.Abs)
-                          else [sp.Integer(1), sp.Integer(-1)])
-            value = sp.lambdify(self.params, atom, MODULES)
-            for candidate in candidates:
-                other = sp.lambdify(self.params, candidate, MODULES)
-                try:
-                    same = all(float(value(*q)) == float(other(*q)) for q in points)
-                except (TypeError, ValueError, ZeroDivisionError):
-                    same = False
-                if same:
-                    replacements[atom] = candidate
-                    break
-        if not replacements:
-            return result
-        return sp.sympify(result).xreplace(replacements).applyfunc(sp.simplify) if isinstance(
-            result, sp.MatrixBase) else sp.simplify(sp.sympify(result).xreplace(replacements))
-
-    def _check_fisher(self, fisher: sp.Matrix) -> None:
-        function = numeric.lambdify_checked(self.params, list(fisher), "the Fisher information")
-        k = len(self.params)
-        for point in self.coverage_points(fisher):
-            with np.errstate(all="ignore"):
-                closed = np.asarray(function(*point), dtype=float).reshape(k, k)
-            numeric_value = self.fisher_by_quadrature(point)
-            _assert_close(closed, numeric_value, f"Fisher at {self._describe(point)}")
-
-    def _check_kl(self, kl: sp.Expr) -> None:
-        function = numeric.lambdify_checked([*self.params, *self._primed], kl, "the KL divergence")
-        points = self.coverage_points(kl)
-        first, second = points[0], points[1 % len(points)]
-        pairs = [(first, second), (second, first), (first, first)]
-        pairs += [(q, first) for q in points[2:]]
-        for a, b in pairs:
-            with np.errstate(all="ignore"):
-                closed = float(function(*a, *b))
-            numeric_value = self.kl_by_quadrature(a, b)
-            _assert_close(np.array(closed), np.array(numeric_value),
-                          f"KL between {self._describe(a)} and {self._describe(b)}")
+        return derivation.domain_scan(self, size)
 
     def _describe(self, point: Sequence[float]) -> str:
         return ", ".join(f"{p}={v:g}" for p, v in zip(self.params, point, strict=True))
@@ -582,9 +487,14 @@ class Family:
             def sampler(theta: tuple[float, ...], n: int, rng: np.random.Generator) -> np.ndarray:
                 return own_sampler(tuple(float(v) for v in old_from_new(*theta)), n, rng)
 
-        return Family(self.log_density.subs(substitution), self.x, new_params, self.bounds,
-                      discrete=self.discrete, name=name or f"{self.name} (reparametrized)",
-                      param_domains=param_domains, time_limit=self.time_limit, sampler=sampler)
+        family = Family(self.log_density.subs(substitution), self.x, new_params, self.bounds,
+                        discrete=self.discrete, name=name or f"{self.name} (reparametrized)",
+                        param_domains=param_domains, time_limit=self.time_limit, sampler=sampler)
+        try:  # the pull-back F = J^T F_self J is tried first where the map is valid
+            family.embedding = family._check_embedding((self, substitution))
+        except (FamilySpecError, DomainError):
+            family.embedding = None
+        return family
 
     # ------------------------------------------------------------------- numpy: numbers
     @cached_property
@@ -699,75 +609,18 @@ class Family:
         functions = numeric.switching_functions(self.log_density, self.xs)
         return [sp.lambdify([*self.xs, *self.params], g, MODULES) for g in functions]
 
-    def _nonsmooth_points(self, point: tuple[float, ...]) -> list[float]:
-        """Points of the support where log p(. | point) is not smooth (quadrature splits there)."""
-        if not self._switch_fns:
-            return []
-        lower, upper = (float(b) for b in self.bounds[0])
-        grid = numeric.support_grid(lower, upper, False, size=2001)
-        return numeric.zeros_on_grid(
-            [lambda t, g=g: g(t, *point) for g in self._switch_fns], grid)
-
-    def _expect_fn(self, fn: Callable, point: tuple[float, ...],
-                   other: tuple[float, ...] | None = None) -> float:
-        """E_theta[fn(x...)] by quadrature or summation; fn takes the coordinates of x.
-
-        For a 1-D integral the range is split at the mode of p_theta (and of p_other if given)
-        and at every kink or branch switch of either density."""
-        def density(*coords: Any) -> Any:
-            with np.errstate(all="ignore"):
-                return np.exp(self._log_density_fn(*coords, *point))
-
-        bounds = [(float(lo), float(hi)) for lo, hi in self.bounds]
-
-        def weighted(*coords: Any) -> Any:
-            if all(np.ndim(c) == 0 for c in coords):  # scalar calls from quad: the fast path
-                scalars = tuple(np.float64(c) for c in coords)
-                p_scalar = float(density(*scalars))
-                if not p_scalar > 0:
-                    return 0.0
-                with np.errstate(all="ignore"):
-                    return float(np.asarray(fn(*scalars), dtype=float)) * p_scalar
-            coords = tuple(np.asarray(c, dtype=float) for c in coords)
-            p = np.asarray(density(*coords), dtype=float)
-            shape = np.broadcast_shapes(p.shape, *(c.shape for c in coords))
-            p = np.broadcast_to(p, shape)
-            value = np.zeros(shape)
-            alive = p > 0  # fn is evaluated only where the density is positive
-            if alive.any():
-                inside = [np.broadcast_to(c, shape)[alive] for c in coords]
-                with np.errstate(all="ignore"):
-                    value[alive] = np.broadcast_to(np.asarray(fn(*inside), dtype=float),
-                                                   p[alive].shape) * p[alive]
-            return value if np.ndim(value) else float(value)
-
-        if self.discrete:
-            if len(bounds) != 1:
-                raise DerivationError(f"{self.name}: sums over vector discrete variables are "
-                                      "not supported")
-            return quadrature.sum_discrete(weighted, density, bounds[0])
-        if len(bounds) == 1:
-            extra = list(self._nonsmooth_points(point))
-            if other is not None:
-                extra.append(quadrature._centre(lambda t: self._log_density_fn(t, *other),
-                                                *bounds[0]))
-                extra += self._nonsmooth_points(other)
-            return quadrature.integrate_1d(
-                weighted, lambda t: self._log_density_fn(t, *point), bounds[0], tuple(extra))
-        return quadrature.integrate_nd(weighted, bounds)
-
     def expect(self, expr: sp.Expr, theta: Theta) -> float:
         """E_theta[expr] by quadrature (or summation), expr a sympy expression in x and theta."""
         point = self.theta_tuple(theta)
         function = sp.lambdify([*self.xs, *self.params], sp.sympify(expr), MODULES)
-        return self._expect_fn(lambda *c: function(*c, *point), point)
+        return quadrature.expectation(self, lambda *c: function(*c, *point), point)
 
     def check_normalised(self, theta: Theta) -> None:
         """Raise NormalisationError unless p(. | theta) integrates (sums) to one."""
         point = self.theta_tuple(theta)
         try:
             with np.errstate(all="ignore"):
-                total = self._expect_fn(lambda *c: np.ones_like(np.asarray(c[0], dtype=float)),
+                total = quadrature.expectation(self, lambda *c: np.ones_like(np.asarray(c[0], dtype=float)),
                                         point)
         except DerivationError as error:
             raise NormalisationError(f"{self.name}: could not normalise at "
@@ -781,7 +634,7 @@ class Family:
     def score_mean_by_quadrature(self, theta: Theta) -> np.ndarray:
         """E_theta[s(theta)] by quadrature: a length-k array (zero under regularity)."""
         point = self.theta_tuple(theta)
-        return np.array([self._expect_fn(lambda *c, i=i: self._score_fn(*c, *point)[i], point)
+        return np.array([quadrature.expectation(self, lambda *c, i=i: self._score_fn(*c, *point)[i], point)
                          for i in range(len(self.params))])
 
     def fisher_by_quadrature(self, theta: Theta, form: str = "score") -> np.ndarray:
@@ -805,13 +658,13 @@ class Family:
                 else:
                     def entry(*c: Any, i: int = i, j: int = j) -> Any:
                         return -self._hessian_eval(*c, *point)[i * k + j]
-                out[i, j] = out[j, i] = self._expect_fn(entry, point)
+                out[i, j] = out[j, i] = quadrature.expectation(self, entry, point)
         return out
 
     def kl_by_quadrature(self, theta: Theta, theta_other: Theta) -> float:
         """KL(p_theta || p_other) by quadrature of p_theta log(p_theta / p_other)."""
         point, other = self.theta_tuple(theta), self.theta_tuple(theta_other)
-        return self._expect_fn(lambda *c: self._log_density_fn(*c, *point)
+        return quadrature.expectation(self, lambda *c: self._log_density_fn(*c, *point)
                                - self._log_density_fn(*c, *other), point, other)
 
     # ---------------------------------------------------------------------------- sampling
@@ -825,94 +678,5 @@ class Family:
         point = self.theta_tuple(theta)
         if self._sampler is not None:
             return np.asarray(self._sampler(point, int(n), rng))
-        from . import sampling  # local: scipy's samplers are only needed here
+        return sampling.sample_family(self, point, int(n), rng)
 
-        if self.vector_x:
-            raise FamilySpecError(f"{self.name}: no automatic sampler for a vector variable; "
-                                  "pass sampler= to Family")
-        if self.discrete:
-            return sampling.inverse_cdf_discrete(
-                lambda k: np.exp(self._log_density_fn(k, *point)),
-                (float(self.bounds[0][0]), float(self.bounds[0][1])), int(n), rng)
-        return sampling.numerical_inversion(
-            lambda t: self._log_density_fn(t, *point),
-            (float(self.bounds[0][0]), float(self.bounds[0][1])), int(n), rng)
-
-
-def _assert_close(closed: np.ndarray, numeric: np.ndarray, what: str) -> None:
-    scale = max(1.0, float(np.max(np.abs(numeric))))
-    if not np.all(np.isfinite(closed)):
-        raise DerivationError(f"closed form is not finite for the {what}")
-    error = float(np.max(np.abs(closed - numeric)))
-    if error > CROSS_CHECK_RTOL * scale:
-        raise DerivationError(f"closed form disagrees with quadrature for the {what} "
-                              f"(closed {np.array2string(closed, precision=6)}, quadrature "
-                              f"{np.array2string(numeric, precision=6)})")
-
-
-# Strategies run in a worker process (module-level so they can be handed to it).
-def _fisher_by_form(family: Family) -> sp.Matrix | None:
-    form = symbolic.exponential_form(family._work(family.log_density), family._wxs,
-                                     family._wparams)
-    if form is None:
-        return None
-    fisher = symbolic.fisher_from_form(form, family._wparams)
-    return None if fisher is None else family._unwork(fisher)
-
-
-def _location_shift(family: Family) -> dict:
-    """{x: x + mu} for a location parameter mu (log p depends on x - mu only), else {}."""
-    if family.vector_x or family.discrete or family.bounds[0] != (-sp.oo, sp.oo):
-        return {}
-    log_density = family._work(family.log_density)
-    x = family._wxs[0]
-    for p in family._wparams:
-        if p.is_real and not p.is_positive and not sp.simplify(
-                log_density.xreplace({x: x + p})).has(p):
-            return {x: x + p}
-    return {}
-
-
-def _fisher_by_integration(family: Family, shift: bool = False) -> sp.Matrix | None:
-    log_density = family._work(family.log_density)
-    density = sp.exp(log_density)
-    score = [sp.diff(log_density, p) for p in family._wparams]
-    bounds = [tuple(b) for b in family.bounds]
-    substitution = _location_shift(family) if shift else {}
-    if shift and not substitution:
-        return None
-    k = len(score)
-    fisher = sp.zeros(k, k)
-    for i in range(k):
-        for j in range(i, k):
-            integrand = sp.simplify(score[i] * score[j] * density)
-            if substitution:
-                integrand = sp.cancel(sp.simplify(integrand.xreplace(substitution)))
-            fisher[i, j] = fisher[j, i] = symbolic.expectation(integrand, family._wxs, bounds,
-                                                               family.discrete)
-    return family._unwork(fisher.applyfunc(sp.simplify))
-
-
-def _kl_by_form(family: Family) -> sp.Expr | None:
-    form = symbolic.exponential_form(family._work(family.log_density), family._wxs,
-                                     family._wparams)
-    if form is None:
-        return None
-    primed = [family._work(p) for p in family._primed]
-    kl = symbolic.kl_from_form(form, family._wparams, primed)
-    return None if kl is None else family._unwork(_tidy_kl(kl))
-
-
-def _tidy_kl(kl: sp.Expr) -> sp.Expr:
-    """Logs split and terms expanded (valid under the working symbols' assumptions): a form that
-    reads term by term and that sympy's series expansion handles quickly."""
-    return sp.expand(sp.expand_log(kl))
-
-
-def _kl_by_integration(family: Family) -> sp.Expr:
-    log_density = family._work(family.log_density)
-    swap = dict(zip(family._wparams, family._primed, strict=True))
-    integrand = sp.simplify(sp.exp(log_density) * (log_density - log_density.xreplace(swap)))
-    bounds = [tuple(b) for b in family.bounds]
-    return family._unwork(_tidy_kl(symbolic.expectation(integrand, family._wxs, bounds,
-                                                         family.discrete)))

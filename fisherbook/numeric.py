@@ -52,7 +52,12 @@ def _numeric_derivative(derivative: sp.Derivative) -> sp.Expr:
 
 
 def numeric_ready(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with unevaluated derivatives replaced by numeric ones (lambdify cannot print them)."""
+    """``expr`` with unevaluated derivatives replaced by numeric ones (lambdify cannot print them)
+    and KroneckerDelta(a, b) written as a Piecewise (lambdify prints it as a Python ``if``, which
+    fails on arrays)."""
+    if expr.has(sp.KroneckerDelta):
+        expr = expr.replace(sp.KroneckerDelta,
+                            lambda a, b, *_: sp.Piecewise((1, sp.Eq(a, b)), (0, True)))
     derivatives = list(expr.atoms(sp.Derivative))
     if not derivatives:
         return expr
@@ -174,15 +179,23 @@ class Evaluator:
 
     def precise_entry(self, index: int, point: Sequence[float]) -> float:
         """Entry ``index`` at ``point`` in mpmath (NaN where even mpmath has no value)."""
+        value = self.precise_value(index, point)
+        return np.nan if value is None else float(value)
+
+    def precise_value(self, index: int, point: Sequence[float]) -> Any:
+        """Entry ``index`` at ``point`` as an mpmath number (beyond the float range, where a
+        log density of -1e400 is still not -inf), None where mpmath has no real value."""
         with mpmath.workdps(PRECISE_DIGITS):
             try:
                 value = self.precise()(*[mpmath.mpf(v) for v in point])[index]
-                value = complex(value) if isinstance(value, mpmath.mpc) else value
-                if isinstance(value, complex):
-                    return value.real if abs(value.imag) <= 1e-12 * abs(value) else np.nan
-                return float(value)
+                value = mpmath.mpmathify(value)
+                if isinstance(value, mpmath.mpc):
+                    if abs(value.imag) > 1e-12 * abs(value):
+                        return None
+                    value = value.real
+                return None if mpmath.isnan(value) else value
             except (ZeroDivisionError, ValueError, OverflowError, DerivationError, TypeError):
-                return np.nan
+                return None
 
 
 def closed_form_value(function: Callable, precise: Callable, point: Sequence[float],

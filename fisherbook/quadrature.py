@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import integrate
 
+from . import numeric
 from .errors import DerivationError
+
+if TYPE_CHECKING:
+    from .family import Family
 
 Bounds = tuple[float, float]
 
@@ -170,3 +175,61 @@ def _bounded_tail(terms: Callable[[np.ndarray], np.ndarray], first: int, directi
             f"the tail could not be bounded: its terms still change by {error:.3g} per step, "
             f"too much to bound the rest to a relative {_TAIL_TOLERANCE:g}")
     return tail
+
+
+def nonsmooth_points(family: Family, point: tuple[float, ...]) -> list[float]:
+    """Points of the support where log p(. | point) is not smooth (quadrature splits there)."""
+    if not family._switch_fns:
+        return []
+    lower, upper = (float(b) for b in family.bounds[0])
+    grid = numeric.support_grid(lower, upper, False, size=2001)
+    return numeric.zeros_on_grid(
+        [lambda t, g=g: g(t, *point) for g in family._switch_fns], grid)
+
+def expectation(family: Family, fn: Callable, point: tuple[float, ...],
+               other: tuple[float, ...] | None = None) -> float:
+    """E_theta[fn(x...)] by quadrature or summation; fn takes the coordinates of x.
+
+    For a 1-D integral the range is split at the mode of p_theta (and of p_other if given)
+    and at every kink or branch switch of either density."""
+    def density(*coords: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return np.exp(family._log_density_fn(*coords, *point))
+
+    bounds = [(float(lo), float(hi)) for lo, hi in family.bounds]
+
+    def weighted(*coords: Any) -> Any:
+        if all(np.ndim(c) == 0 for c in coords):  # scalar calls from quad: the fast path
+            scalars = tuple(np.float64(c) for c in coords)
+            p_scalar = float(density(*scalars))
+            if not p_scalar > 0:
+                return 0.0
+            with np.errstate(all="ignore"):
+                return float(np.asarray(fn(*scalars), dtype=float)) * p_scalar
+        coords = tuple(np.asarray(c, dtype=float) for c in coords)
+        p = np.asarray(density(*coords), dtype=float)
+        shape = np.broadcast_shapes(p.shape, *(c.shape for c in coords))
+        p = np.broadcast_to(p, shape)
+        value = np.zeros(shape)
+        alive = p > 0  # fn is evaluated only where the density is positive
+        if alive.any():
+            inside = [np.broadcast_to(c, shape)[alive] for c in coords]
+            with np.errstate(all="ignore"):
+                value[alive] = np.broadcast_to(np.asarray(fn(*inside), dtype=float),
+                                               p[alive].shape) * p[alive]
+        return value if np.ndim(value) else float(value)
+
+    if family.discrete:
+        if len(bounds) != 1:
+            raise DerivationError(f"{family.name}: sums over vector discrete variables are "
+                                  "not supported")
+        return sum_discrete(weighted, density, bounds[0])
+    if len(bounds) == 1:
+        extra = list(nonsmooth_points(family, point))
+        if other is not None:
+            extra.append(_centre(lambda t: family._log_density_fn(t, *other),
+                                            *bounds[0]))
+            extra += nonsmooth_points(family, other)
+        return integrate_1d(
+            weighted, lambda t: family._log_density_fn(t, *point), bounds[0], tuple(extra))
+    return integrate_nd(weighted, bounds)

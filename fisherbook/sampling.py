@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import sampling
 
 from .errors import DerivationError
+from .gaussian import sample_gaussian
 from .quadrature import _CHUNK, _MAX_TERMS, _centre
+
+if TYPE_CHECKING:
+    from .family import Family
 
 
 class _Density:
@@ -113,3 +118,17 @@ def inverse_cdf_discrete(pmf: Callable[[np.ndarray], np.ndarray], bounds: tuple[
     cdf /= cdf[-1]
     index = np.searchsorted(cdf, rng.random(n), side="right")
     return support[np.minimum(index, support.size - 1)]
+
+
+def sample_family(family: Family, point: tuple[float, ...], n: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """n draws from p(. | point) by the automatic sampler that fits the family."""
+    if family.vector_x:
+        return sample_gaussian(family, point, n, rng)
+    if family.discrete:
+        return inverse_cdf_discrete(
+            lambda k: np.exp(family._log_density_fn(k, *point)),
+            (float(family.bounds[0][0]), float(family.bounds[0][1])), int(n), rng)
+    return numerical_inversion(
+        lambda t: family._log_density_fn(t, *point),
+        (float(family.bounds[0][0]), float(family.bounds[0][1])), int(n), rng)

@@ -13,9 +13,10 @@ import numpy as np
 import sympy as sp
 
 from . import symbolic
+from .derivation import fisher_by_integration
 from .divergence import kl_hessian_by_differences, kl_taylor_terms
 from .errors import DerivationError
-from .family import Family, _fisher_by_integration
+from .family import Family
 
 PROVED = "proved symbolically"
 CHECKED = "checked numerically"
@@ -136,7 +137,7 @@ def _row_information_equality(family: Family, seconds: float) -> Row:
     name = "E[s s^T] = -E[Hess log p]"
     note = ""
     try:
-        outer = symbolic.run_with_time_limit(_fisher_by_integration, family, seconds=seconds)
+        outer = symbolic.run_with_time_limit(fisher_by_integration, family, seconds=seconds)
         negative_hessian = symbolic.run_with_time_limit(_negative_hessian_symbolic, family,
                                                         seconds=seconds)
         if (outer - negative_hessian).applyfunc(sp.simplify) == sp.zeros(*outer.shape):

@@ -28,9 +28,10 @@ m = sp.Symbol("m", real=True)
 
 # ------------------------------------------------------------------ 1. the derivation cache key
 #: Constructor arguments that cannot change a closed form (they name it, sample it, bound its
-#: time, or add check points); every other argument must be a derivation input of the key.
+#: time, add check points, or offer a strategy, the embedding, that is checked at construction to
+#: describe the same density); every other argument must be a derivation input of the key.
 NOT_DERIVATION_INPUTS = {"self", "name", "test_points", "sampler", "time_limit", "x", "support",
-                         "param_domains"}
+                         "param_domains", "embedding"}
 #: The constructor arguments above that are stored, normalised, under another attribute name.
 STORED_AS = {"x": "xs", "support": "bounds", "param_domains": "domains"}
 
