@@ -32,6 +32,7 @@ from fisherbook.networks import Network, check_damping
 __all__ = [
     "kfac_factors",
     "kfac_blocks",
+    "kfac_block_errors",
     "damped_factors",
     "kfac_precondition",
     "KFAC",
@@ -89,6 +90,15 @@ def kfac_factors(network: Network, theta: ArrayLike, x: ArrayLike, *, mode: str 
 def kfac_blocks(factors: list[tuple[ArrayLike, ArrayLike]]) -> list[np.ndarray]:
     """The dense Kronecker blocks A_l ⊗ G_l (for checks on small layers)."""
     return [np.kron(a, g) for a, g in factors]
+
+
+def kfac_block_errors(network: Network, theta: ArrayLike, x: ArrayLike, **options) -> np.ndarray:
+    """‖A_l ⊗ G_l - F_ll‖_F / ‖F_ll‖_F for every layer l, against the dense Fisher's diagonal blocks
+    (tiny networks only; ``options`` go to :func:`kfac_factors`)."""
+    dense = network.dense_fisher(theta, x)
+    blocks = kfac_blocks(kfac_factors(network, theta, x, **options))
+    return np.array([np.linalg.norm(block - dense[s, s]) / np.linalg.norm(dense[s, s])
+                     for s, block in zip(network.mlp.slices, blocks, strict=True)])
 
 
 def damped_factors(a: ArrayLike, g: ArrayLike, damping: float):

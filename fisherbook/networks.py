@@ -451,3 +451,54 @@ class CGNaturalGradient:
 
 
 __all__ += ["Optax", "CGNaturalGradient"]
+
+
+class NetworkPredictor:
+    """A :class:`Network` as a :class:`fisherbook.conditional.Predictor` (numpy in and out).
+
+    A softmax network's k logits enter :func:`fisherbook.conditional.categorical_logits` as the
+    k - 1 differences f_j - f_0 (the softmax depends on nothing else, so the Fisher is the same);
+    a Gaussian network's k outputs are the means, as for :func:`fisherbook.conditional.normal_mean`
+    (k = 1).
+    """
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        width = network.mlp.sizes[-1]
+        self.relative = isinstance(network.likelihood, Categorical)
+        if self.relative and width < 2:
+            raise DomainError(f"a softmax network needs at least 2 outputs, got {width}")
+        self.n_outputs = width - 1 if self.relative else width
+
+    def __repr__(self) -> str:
+        return f"NetworkPredictor(sizes={self.network.mlp.sizes}, {self.network.likelihood.name})"
+
+    def _f(self, theta, x):
+        f = self.network.mlp.forward(theta, x)
+        return f[:, 1:] - f[:, :1] if self.relative else f
+
+    def n_params(self, X: np.ndarray) -> int:
+        """P, whatever the inputs."""
+        return self.network.n_params
+
+    def value(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The outputs f(x_i, θ) (logit differences for a softmax network): (n, m)."""
+        self.network.mlp.check_theta(theta)
+        self.network.check_batch(X)
+        return np.asarray(self._f(jnp.asarray(theta), jnp.asarray(X)))
+
+    def jacobian(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """J_i = ∂f(x_i, θ)/∂θ by forward-mode JAX: (n, m, P)."""
+        self.network.mlp.check_theta(theta)
+        self.network.check_batch(X)
+        return np.asarray(jax.jacfwd(lambda t: self._f(t, jnp.asarray(X)))(jnp.asarray(theta)))
+
+    def curvature(self, theta: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Σ_i Σ_o w_io ∂²f_o(x_i, θ)/∂θ² by JAX: (P, P)."""
+        self.network.mlp.check_theta(theta)
+        self.network.check_batch(X)
+        w = jnp.asarray(weights)
+        return np.asarray(jax.hessian(lambda t: jnp.sum(w * self._f(t, jnp.asarray(X))))(jnp.asarray(theta)))
+
+
+__all__ += ["NetworkPredictor"]

@@ -18,7 +18,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from fisherbook.errors import DomainError  # noqa: E402
-from fisherbook.kfac import KFAC, _statistics, kfac_factors, kfac_precondition  # noqa: E402
+from fisherbook.kfac import KFAC, _statistics, kfac_block_errors, kfac_blocks, kfac_factors, kfac_precondition  # noqa: E402
 from fisherbook.networks import MLP, Categorical, Gaussian, Network  # noqa: E402
 
 DATA_SEED = 23
@@ -148,3 +148,35 @@ def test_bad_settings_give_clear_errors() -> None:
             KFAC(0.1, 1e-2, **settings)
     with pytest.raises(DomainError, match="learning_rate"):
         KFAC(0.0, 1e-2)
+
+
+def test_block_errors_are_the_relative_frobenius_errors_of_the_blocks() -> None:
+    x, _ = data()
+    theta = NETWORK.mlp.init(WEIGHT_SEED)
+    dense = NETWORK.dense_fisher(theta, x)
+    blocks = kfac_blocks(kfac_factors(NETWORK, theta, x))
+    expected = [np.sqrt(np.sum((b - dense[s, s]) ** 2) / np.sum(dense[s, s] ** 2))
+                for s, b in zip(NETWORK.mlp.slices, blocks, strict=True)]
+    errors = kfac_block_errors(NETWORK, theta, x)
+    assert errors.shape == (2,) and np.allclose(errors, expected, rtol=1e-12) and errors.min() > 1e-3
+    assert kfac_block_errors(NETWORK, theta, x[:1]).max() < 1e-12  # exact at batch size one
+
+
+def test_network_predictor_gives_conditional_models_the_networks_fisher() -> None:
+    from fisherbook.conditional import ConditionalModel, categorical_logits, normal_mean
+    from fisherbook.networks import NetworkPredictor
+
+    x, y = data(12)
+    theta = NETWORK.mlp.init(WEIGHT_SEED)
+    model = ConditionalModel(categorical_logits(3), NetworkPredictor(NETWORK), np.asarray(x), np.asarray(y))
+    assert np.allclose(model.fisher_mean(theta), NETWORK.dense_fisher(theta, x), rtol=1e-10, atol=1e-13)
+    regression = Network(MLP((5, 4, 1), "tanh"), Gaussian())
+    targets = np.random.default_rng(DATA_SEED).normal(size=12)
+    model = ConditionalModel(normal_mean(1.0), NetworkPredictor(regression), np.asarray(x), targets)
+    theta = regression.mlp.init(WEIGHT_SEED)
+    assert np.allclose(model.fisher_mean(theta), regression.dense_fisher(theta, x), rtol=1e-10, atol=1e-13)
+    # the Gauss-Newton of the conditional model plus the curvature term is the loss Hessian
+    hessian = np.asarray(jax.hessian(regression.loss)(jnp.asarray(theta), x, jnp.asarray(targets[:, None])))
+    residuals = targets - np.asarray(regression.value(theta, x))[:, 0]
+    curvature = NetworkPredictor(regression).curvature(theta, np.asarray(x), -residuals[:, None])
+    assert np.allclose(model.gauss_newton_mean(theta) + curvature / 12, hessian, rtol=1e-9, atol=1e-12)
