@@ -14,6 +14,12 @@ Kronecker product by the Kronecker product of the means (Martens and Grosse, 201
 Blocks act on the row-major flattening of [W_l; b_l] (see :mod:`fisherbook.networks`); for the
 column-major vec of the transposed matrix the same block reads G ⊗ A. Damping is factored: with
 π = sqrt((tr A / dim A) / (tr G / dim G)), (A + π√λ I) ⊗ (G + √λ/π I) replaces A ⊗ G + λI.
+
+:class:`KFAC` is the optimiser as implementations run it, one jit-compiled function per step:
+gradient and factors from one forward pass, running-average factors, eigendecompositions cached
+between refreshes, optional momentum, and optionally (α, μ) and λ from the quadratic model with
+the exact Fisher (Martens and Grosse, 2015, §§6.5, 7). The functions above are the reference it
+is tested against.
 """
 
 from __future__ import annotations
