@@ -38,3 +38,7 @@ class NonFiniteLossError(FisherbookError):
         super().__init__(message)
         self.step = step
         self.last_finite_loss = last_finite_loss
+
+
+class QuadratureWarning(UserWarning):
+    """A numerical integral whose error estimate is too large for its value to be trusted."""

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import integrate
 
 from . import numeric
-from .errors import DerivationError
+from .errors import DerivationError, QuadratureWarning
 
 if TYPE_CHECKING:
     from .family import Family
@@ -47,6 +47,12 @@ def _centre(log_density: Callable, lower: float, upper: float) -> float:
     return float(grid[int(np.argmax(values))])
 
 
+#: Error estimates of quad within this fraction of the integral (or below QUAD_ABSOLUTE_ERROR)
+#: are accepted silently; a larger one gives a QuadratureWarning.
+QUAD_RELATIVE_ERROR = 1e-8
+QUAD_ABSOLUTE_ERROR = 1e-11
+
+
 def integrate_1d(integrand: Callable[[float], float], log_density: Callable[[float], float],
                  bounds: Bounds, extra_points: Sequence[float] = ()) -> float:
     """Integral of integrand(x) over bounds, split at the density's mode (and at extra_points,
@@ -54,10 +60,20 @@ def integrate_1d(integrand: Callable[[float], float], log_density: Callable[[flo
     lower, upper = bounds
     cuts = sorted({_centre(log_density, lower, upper), *extra_points})
     edges = [lower, *(c for c in cuts if lower < c < upper), upper]
-    total = 0.0
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        value, _ = integrate.quad(integrand, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)
-        total += value
+    total, error = 0.0, 0.0
+    with warnings.catch_warnings():
+        # scipy warns (roundoff, slow convergence) from deep in quad, printing its own path on a
+        # page; what matters is the error it then reports, judged once for the whole integral.
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            value, piece_error = integrate.quad(integrand, a, b, limit=400, epsabs=1e-13,
+                                                epsrel=1e-11)
+            total += value
+            error += piece_error
+    if not error <= max(QUAD_RELATIVE_ERROR * abs(total), QUAD_ABSOLUTE_ERROR):
+        warnings.warn(f"quadrature over [{lower:.6g}, {upper:.6g}] gave {total:.10g} with an "
+                      f"estimated error of {error:.3g}: the value may be inaccurate",
+                      QuadratureWarning, stacklevel=2)
     return total
 
 
