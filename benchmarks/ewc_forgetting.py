@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fisherbook.continual import ewc_precisions, train_adam  # noqa: E402
+from fisherbook.estimators import mc_mean  # noqa: E402
 from fisherbook.networks import MLP, Categorical, Network  # noqa: E402
 
 BENCH_SEED = 20261105      # replicate r uses BENCH_SEED + r
@@ -69,8 +70,8 @@ def replicate(seed: int, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def pm(values: np.ndarray, digits: int = 3) -> str:
-    return (f"{values.mean():.{digits}f} ± "
-            f"{values.std(ddof=1) / np.sqrt(len(values)):.{digits}f}")
+    mean = mc_mean(values)
+    return f"{mean.estimate:.{digits}f} ± {mean.stderr:.{digits}f}"
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fisherbook import conditional as cm  # noqa: E402
 from fisherbook.continual import network_fisher_sum, train_adam  # noqa: E402
+from fisherbook.estimators import mc_mean  # noqa: E402
 from fisherbook.laplace import fisher_merge  # noqa: E402
 from fisherbook.networks import MLP, Categorical, Network  # noqa: E402
 
@@ -96,8 +97,8 @@ def network(seed: int, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def pm(values: np.ndarray, digits: int = 3) -> str:
-    return (f"{values.mean():.{digits}f} ± "
-            f"{values.std(ddof=1) / np.sqrt(len(values)):.{digits}f}")
+    mean = mc_mean(values)
+    return f"{mean.estimate:.{digits}f} ± {mean.stderr:.{digits}f}"
 
 
 def main() -> None:
